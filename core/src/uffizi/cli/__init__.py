@@ -1,0 +1,58 @@
+"""The `uffizi` command line: one Typer app; each command group lives in its own module.
+
+Errors that are `UffiziError`s print as `error[code]: message` and exit with status 2; plugins
+add commands through the `register_commands(cli)` hook.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from uffizi.errors import UffiziError
+
+app = typer.Typer(
+    name="uffizi",
+    help="Florence-2 for industry verticals: run pipelines, manage models and plugins.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _build() -> typer.Typer:
+    from uffizi.cli import bench_cmd, model_cmd, plugins_cmd, run_cmd
+
+    run_cmd.install(app)
+    model_cmd.install(app)
+    plugins_cmd.install(app)
+    bench_cmd.install(app)
+    try:
+        from uffizi.platform import get_platform
+
+        get_platform().pm.hook.register_commands(cli=app)
+    except UffiziError as exc:  # a broken plugin never takes the CLI down
+        typer.echo(f"warning: plugin commands not loaded: {exc}", err=True)
+    return app
+
+
+def main() -> None:
+    cli = _build()
+    try:
+        cli(standalone_mode=False)
+    except UffiziError as exc:
+        typer.echo(f"error[{exc.code}]: {exc.message}", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

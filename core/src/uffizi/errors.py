@@ -1,0 +1,124 @@
+"""One exception hierarchy with stable error codes.
+
+Every error a user can cause or meet is a `UffiziError` subclass with a stable `code` (what
+clients branch on), an HTTP status (what the API answers) and a message that says what to fix.
+The CLI prints `error[code]: message` and exits non-zero; the API's one handler turns these into
+`{"error": {"code", "message", "details"}}`. Codes never change once released.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class UffiziError(Exception):
+    """Base of every error Uffizi raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- bad input (4xx) -------------------------------------------------------------------------
+class InvalidInput(UffiziError):
+    code = "invalid_input"
+    status = 422
+
+
+class UnknownTask(InvalidInput):
+    code = "unknown_task"
+
+
+class MissingTaskInput(InvalidInput):
+    """The task needs text or a region and none was given (or one was given it cannot use)."""
+
+    code = "missing_task_input"
+
+
+class InvalidRegion(InvalidInput):
+    code = "invalid_region"
+
+
+class UnknownPipeline(UffiziError):
+    code = "unknown_pipeline"
+    status = 404
+
+
+class UnknownExporter(UffiziError):
+    code = "unknown_format"
+    status = 404
+
+
+class UnknownAdapter(UffiziError):
+    code = "unknown_adapter"
+    status = 404
+
+
+class InvalidOptions(InvalidInput):
+    code = "invalid_options"
+
+
+class UnsupportedMedia(UffiziError):
+    """The bytes are not a format any registered loader accepts."""
+
+    code = "unsupported_media"
+    status = 415
+
+
+class CorruptMedia(InvalidInput):
+    """The format was recognised but the file cannot be decoded (truncated, damaged)."""
+
+    code = "corrupt_media"
+
+
+class MediaTooLarge(UffiziError):
+    """Over a configured limit (pixels, bytes): a decompression bomb or simply too big."""
+
+    code = "media_too_large"
+    status = 413
+
+
+# --- model and environment (5xx, or 4xx for a bad model path the user gave) -------------------
+class ModelLoadError(UffiziError):
+    """The model source cannot be loaded: missing folder, incomplete files, remote code only."""
+
+    code = "model_load_failed"
+    status = 503
+
+
+class ModelNotFound(ModelLoadError):
+    code = "model_not_found"
+
+
+class RemoteCodeModel(ModelLoadError):
+    code = "model_needs_remote_code"
+
+
+class PluginError(UffiziError):
+    code = "plugin_error"
+    status = 500
+
+
+class InferenceError(UffiziError):
+    code = "inference_failed"
+    status = 500
+
+
+class EngineOverloaded(UffiziError):
+    code = "engine_overloaded"
+    status = 503
+
+
+class Canceled(UffiziError):
+    code = "canceled"
+    status = 409

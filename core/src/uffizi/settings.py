@@ -1,0 +1,71 @@
+"""Core settings, read from the environment (prefix `UFFIZI_`) and an optional `.env` file.
+
+One settings class per distribution: verticals define their own with their own prefix
+(`UFFIZI_MEDICAL_`, ...). Get them through `get_settings()`, which caches one instance; tests
+call `get_settings.cache_clear()` after changing the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "florence-community/Florence-2-base"
+
+
+def _default_home() -> Path:
+    return Path.home() / ".uffizi"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UFFIZI_", env_file=".env", extra="ignore")
+
+    # --- where things live
+    home: Path = Field(default_factory=_default_home, description="Data directory (models, store)")
+
+    # --- the model
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="Hub id, local folder, a name from the local model cache, or a preset "
+        "(tiny, small, base-random, large-random: random weights, for tests and benchmarks)",
+    )
+    model_revision: str | None = Field(None, description="Hub revision (commit, tag, branch)")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N, mps")
+    dtype: Literal["auto", "float32", "float16", "bfloat16", "float64"] = "auto"
+    attn_implementation: str = Field("auto", description="auto (sdpa where it works), sdpa, eager")
+    offline: bool = Field(False, description="Never reach the hub; use the local model cache only")
+
+    # --- the batcher
+    max_batch_size: int = Field(8, ge=1, le=256)
+    max_wait_ms: float = Field(5.0, ge=0, le=10_000)
+
+    # --- untrusted media
+    max_image_pixels: int = Field(100_000_000, ge=1, description="Refuse images with more pixels")
+    max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1)
+    decode_timeout_s: float = Field(30.0, gt=0)
+    decode_memory_mb: int = Field(4096, ge=64, description="Address-space cap of the decoder child")
+
+    # --- plugins
+    load_plugins: str | None = Field(
+        None,
+        description="Comma-separated allow-list of plugin (entry point) names to load; "
+        "empty string loads none; unset loads all",
+    )
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    def plugin_allow_list(self) -> set[str] | None:
+        if self.load_plugins is None:
+            return None
+        return {p.strip() for p in self.load_plugins.split(",") if p.strip()}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
