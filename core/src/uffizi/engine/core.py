@@ -24,6 +24,7 @@ from uffizi.engine.batcher import Batcher, WorkItem
 from uffizi.engine.guards import check_output
 from uffizi.engine.loading import LoadedModel, load_model
 from uffizi.engine.parsing import (
+    clean,
     decode_sequence,
     parse_instances,
     pure_text,
@@ -298,7 +299,7 @@ class Engine:
             text = pure_text(seq.text)
             instances = []
         else:
-            text = seq.text
+            text = clean(seq.text).strip()
             instances = parse_instances(seq.text, task.shape, im.size, self.post_config)
             score_instances(instances, seq)
             detections = to_detections(instances, im.size, warnings)
