@@ -38,11 +38,12 @@ from uffizi.plugins import (
     make_plugin_manager,
 )
 from uffizi.settings import Settings, get_settings
-from uffizi.tasks import FlorenceTask, TaskTable
+from uffizi.tasks import BUILTIN_TASKS, FlorenceTask, TaskTable
 
 log = logging.getLogger("uffizi.platform")
 
 SNIFF_BYTES = 4096
+_BUILTIN_TOKENS = frozenset(t.token for t in BUILTIN_TASKS)
 T = TypeVar("T")
 
 
@@ -201,13 +202,15 @@ class Platform:
                         raise _Refused(f"prompt pack {pack.id}: {cls!r} must map to (task token, text)")
                 prompts[pack.id] = pack
             hook = "register_tasks"
-            trial = TaskTable(tuple(t for t in self.tasks if not t.builtin))
+            trial = TaskTable(tuple(t for t in self.tasks if not t.builtin))  # checks names too
             for task in staged.get(hook, []):
                 _instance(task, FlorenceTask, "FlorenceTask")
                 task = dataclasses.replace(task, builtin=False)
-                if task.token in trial.tokens():
-                    raise _Refused(f"task {task.token} is already registered")
-                trial.add(task)  # refuses replacing a built-in task
+                if task.token not in _BUILTIN_TOKENS:  # replacing a built-in: trial.add says so
+                    self._claim("task", task.token, plugin, [t.token for t in tasks])
+                    if any(t.name == task.name for t in trial):
+                        raise _Refused(f"task name {task.name!r} is already taken")
+                trial.add(task)
                 tasks.append(task)
             hook = "register_routes"
             for router in staged.get(hook, []):
