@@ -28,6 +28,7 @@ from uffizi.model.presets import (
 )
 
 MARKER = "uffizi.json"
+BUILDER_VERSION = 1  # bump when a change to this module changes what it builds
 RANDOM_WEIGHTS_NOTE = "random weights: outputs are meaningless"
 
 # The tokens the original Florence-2 processor adds after BART's 50265, in its order.
@@ -193,7 +194,7 @@ def build_checkpoint(out_dir: Path, preset: str = "tiny", seed: int = 0) -> Path
     processor.save_pretrained(out)
     marker = {
         "preset": spec.name, "seed": seed, "random_weights": True, "note": RANDOM_WEIGHTS_NOTE,
-        "transformers": transformers.__version__,
+        "builder": BUILDER_VERSION, "transformers": transformers.__version__,
     }
     (out / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return out
