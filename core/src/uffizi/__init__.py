@@ -70,7 +70,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from uffizi.contracts import AdapterSpec, Exporter, Loader, PromptPack  # noqa: F401
     from uffizi.engine.requests import TaskRequest  # noqa: F401
     from uffizi.errors import (  # noqa: F401
-        Canceled, CorruptMedia, InvalidInput, InvalidOptions, MediaTooLarge, UffiziError,
+        Canceled,
+        CorruptMedia,
+        InvalidInput,
+        InvalidOptions,
+        MediaTooLarge,
+        UffiziError,
         UnsupportedMedia,
     )
     from uffizi.frames import Frame  # noqa: F401
