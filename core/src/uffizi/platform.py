@@ -356,7 +356,8 @@ class Platform:
 
 
 _platform: Platform | None = None
-_platform_lock = threading.Lock()
+_platform_lock = threading.RLock()
+_building = False
 
 
 def get_platform(settings: Settings | None = None) -> Platform:
@@ -364,10 +365,19 @@ def get_platform(settings: Settings | None = None) -> Platform:
 
     Later calls return the same one; passing different settings then is an error (call
     `reset_platform()` first, as tests do)."""
-    global _platform
+    global _platform, _building
     with _platform_lock:
         if _platform is None:
-            _platform = Platform(settings)
+            if _building:  # a plugin's hook called get_platform() while it is being built
+                raise PluginError(
+                    "get_platform() was called while the platform is being built; in a hook, "
+                    "use the `platform` argument of `startup` instead"
+                )
+            _building = True
+            try:
+                _platform = Platform(settings)
+            finally:
+                _building = False
         elif settings is not None and settings is not _platform.settings and settings != _platform.settings:
             raise RuntimeError(
                 "get_platform() was already built with other settings; call reset_platform() first"

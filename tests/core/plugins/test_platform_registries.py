@@ -371,6 +371,20 @@ def test_get_platform_is_built_once(fresh_platform):
     assert get_platform() is not first
 
 
+def test_a_hook_calling_get_platform_while_it_is_built_fails_alone(fresh_platform, make_dist):
+    make_dist("eager", """
+        from uffizi import hookimpl, get_platform
+
+        @hookimpl
+        def register_pipelines(register):
+            get_platform()
+    """)
+    platform = get_platform()  # no deadlock, no recursion
+    report = platform.report("eager")
+    assert report.status == "error" and "while the platform is being built" in report.error
+    assert get_platform() is platform
+
+
 def test_importing_the_platform_loads_no_torch_and_no_plugin():
     code = (
         "import sys, uffizi.platform, uffizi.plugins, uffizi.cli.plugins_cmd\n"
