@@ -123,7 +123,10 @@ def build_tokenizer(preset: Preset | str = "tiny"):
     # `image_token` must be a named special token so it is saved and reloaded as one.
     with tempfile.TemporaryDirectory() as tmp:
         tok.save_pretrained(tmp)
-        return BartTokenizer.from_pretrained(tmp, image_token=IMAGE_TOKEN)
+        tok = BartTokenizer.from_pretrained(tmp, image_token=IMAGE_TOKEN)
+    for key in ("is_local", "local_files_only"):  # loading details, not tokenizer settings
+        tok.init_kwargs.pop(key, None)
+    return tok
 
 
 def build_processor(tokenizer):
