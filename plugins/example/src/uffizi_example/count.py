@@ -88,7 +88,7 @@ class CountPipeline(Pipeline):
             ctx.progress(i + 1, total)
 
         table = io.StringIO()
-        writer = csv.writer(table)
+        writer = csv.writer(table, lineterminator="\n")
         writer.writerow(["frame", *options.classes])
         writer.writerows(rows)
         ctx.add_artifact("counts.csv", data=table.getvalue().encode(), media_type="text/csv")
