@@ -102,7 +102,10 @@ def test_region_survives_pixel_to_loc_to_pixel_within_one_bin():
         bins = box_to_bins(region, (w, h))
         back = [dequantize(b, w if i % 2 == 0 else h) for i, b in enumerate(bins)]
         for i, (a, b) in enumerate(zip(region, back, strict=True)):
-            assert abs(a - b) <= (w if i % 2 == 0 else h) / 1000 + 1e-9
+            # within one bin; coordinates come back as whole pixels (truncated, as
+            # transformers does), which adds up to one pixel on images under 2000 px
+            per_bin = (w if i % 2 == 0 else h) / 1000
+            assert abs(a - b) <= max(per_bin, per_bin / 2 + 1) + 1e-9
 
 
 def test_region_prompt_matches_the_processor(tiny_engine, photo):

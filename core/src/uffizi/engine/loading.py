@@ -95,6 +95,6 @@ def load_model(source: str, settings: Settings, *, revision: str | None = None) 
     log.info("loaded %s (%s) on %s as %s, attention %s", source, commit, device, dtype, impl)
     return LoadedModel(
         model=model, processor=processor, device=device, dtype=dtype,
-        model_id=getattr(resolved, "display_name", None) or source, revision=commit or resolved.revision,
-        attn_implementation=impl, random_weights=resolved.preset is not None,
+        model_id=resolved.display_name or source, revision=commit or resolved.revision,
+        attn_implementation=impl, random_weights=resolved.random_weights,
     )
