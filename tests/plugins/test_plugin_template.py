@@ -39,9 +39,9 @@ def test_new_install_list_and_test_a_generated_plugin(plugin_env):
 
     found = plugin_env.run("-c", (
         "from uffizi import get_platform; p = get_platform(); "
-        "print(p.get_pipeline('acme/hello').id, sorted(p.prompts))"
+        "print(p.get_pipeline('acme/hello').id, p.get_prompts('acme/objects').id)"
     ))
-    assert found.stdout.split(maxsplit=1) == ["acme/hello@v1", "['acme/objects@v1']\n"]
+    assert found.stdout.split() == ["acme/hello@v1", "acme/objects@v1"]
 
     if importlib.util.find_spec("uffizi.testing") is None:
         pytest.skip("uffizi.testing (the tiny_engine fixture) is not available yet")
