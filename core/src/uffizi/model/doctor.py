@@ -138,13 +138,9 @@ def _architecture(config: dict[str, Any], report: DoctorReport):
 
 
 def _weights(folder: Path, fc, report: DoctorReport) -> None:
-    import torch
-    from transformers import Florence2ForConditionalGeneration
+    from uffizi.model.presets import meta_model, parameter_counts
 
-    from uffizi.model.presets import parameter_counts
-
-    with torch.device("meta"):
-        model = Florence2ForConditionalGeneration(fc)
+    model = meta_model(fc)
     report.parameters = parameter_counts(model)
     stored = _stored_tensors(folder)
     if stored is None:

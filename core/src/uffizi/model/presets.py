@@ -78,28 +78,25 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         Preset(
-            "tiny", "~1M parameters: every test runs on it; a task takes milliseconds on a CPU",
+            "tiny", "~1M parameters; what every test runs on",
             embed_dim=(16, 32, 64, 128), depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8),
             num_groups=(1, 2, 4, 8), d_model=64, encoder_layers=1, decoder_layers=1,
             attention_heads=4, ffn_dim=256,
         ),
         Preset(
-            "small", "~20M parameters: the vision tower dominates the per-image cost, as in the "
-            "real model; for CPU benchmarks and batching experiments",
+            "small", "~20M parameters, vision-bound like the real model; CPU benchmarks",
             embed_dim=(64, 128, 256, 512), depths=(1, 1, 3, 1), num_heads=(2, 4, 8, 16),
             num_groups=(2, 4, 8, 16), d_model=256, encoder_layers=3, decoder_layers=3,
             attention_heads=4, ffn_dim=1024,
         ),
         Preset(
-            "base-random", "the Florence-2-base architecture (~0.23B) with random weights, for "
-            "GPU benchmarks",
+            "base-random", "Florence-2-base architecture (0.23B); GPU benchmarks",
             embed_dim=(128, 256, 512, 1024), depths=(1, 1, 9, 1), num_heads=(4, 8, 16, 32),
             num_groups=(4, 8, 16, 32), d_model=768, encoder_layers=6, decoder_layers=6,
             attention_heads=12, ffn_dim=3072, base_vocab=50265, dtype="float16",
         ),
         Preset(
-            "large-random", "the Florence-2-large architecture (~0.77B) with random weights, "
-            "for GPU benchmarks",
+            "large-random", "Florence-2-large architecture (0.77B); GPU benchmarks",
             embed_dim=(256, 512, 1024, 2048), depths=(1, 1, 9, 1), num_heads=(8, 16, 32, 64),
             num_groups=(8, 16, 32, 64), d_model=1024, encoder_layers=12, decoder_layers=12,
             attention_heads=16, ffn_dim=4096, base_vocab=50265, dtype="float16",
@@ -156,14 +153,18 @@ def parameter_counts(model) -> dict[str, int]:
     return counts
 
 
-def preset_parameter_counts(name: str, vocab_size: int | None = None) -> dict[str, int]:
-    """Count a preset's parameters on the meta device: no memory, no weights, milliseconds."""
+def meta_model(config):
+    """A Florence-2 model of `config` on the meta device: shapes only, no memory, milliseconds."""
     import torch
     from transformers import Florence2ForConditionalGeneration
 
+    with torch.device("meta"):
+        return Florence2ForConditionalGeneration(config)
+
+
+def preset_parameter_counts(name: str, vocab_size: int | None = None) -> dict[str, int]:
+    """Count a preset's parameters without building it."""
     preset = get_preset(name)
     vocab = vocab_size or padded_vocab_size(preset.base_vocab + 1025)
     config = florence_config(preset, vocab, image_token_id=preset.base_vocab + 1024)
-    with torch.device("meta"):
-        model = Florence2ForConditionalGeneration(config)
-    return parameter_counts(model)
+    return parameter_counts(meta_model(config))
