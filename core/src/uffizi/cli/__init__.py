@@ -31,7 +31,7 @@ def _build() -> typer.Typer:
     try:
         from uffizi.platform import get_platform
 
-        get_platform().pm.hook.register_commands(cli=app)
+        get_platform().notify("register_commands", cli=app)
     except UffiziError as exc:  # a broken plugin never takes the CLI down
         typer.echo(f"warning: plugin commands not loaded: {exc}", err=True)
     return app
