@@ -336,6 +336,8 @@ class Platform:
                             "no plugin returned an engine from make_engine; is "
                             "uffizi.builtin.engine_default loaded? see `uffizi plugins list`"
                         )
+                    if hasattr(engine, "tasks"):  # plugins' custom tasks are runnable too
+                        engine.tasks = self.tasks
                     self._engine = engine
         return self._engine
 
