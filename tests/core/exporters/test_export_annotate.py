@@ -146,3 +146,12 @@ def test_style_scales_with_the_image_and_big_images_are_quick():
     started = time.perf_counter()
     annotate(image, dets)
     assert time.perf_counter() - started < 5
+
+
+def test_unbroken_text_is_cut_to_the_width():
+    from uffizi.exporters.annotate import _font, _wrap
+
+    font = _font(12)
+    lines = _wrap("<loc_1>" * 80 + " short", font, 200)
+    assert len(lines) > 3 and all(font.getlength(line) <= 200 for line in lines)
+    assert lines[-1].endswith("short")

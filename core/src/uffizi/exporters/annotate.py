@@ -109,26 +109,36 @@ def _fill(scene: np.ndarray, pts: np.ndarray, color: sv.Color, opacity: float) -
     scene[y0:y1, x0:x1] = roi
 
 
+def _wrap(line: str, font: Any, width: float) -> list[str]:
+    """Word-wrap to `width` pixels; words wider than a line are cut by character."""
+    out: list[str] = []
+    current = ""
+    for word in line.split():
+        trial = f"{current} {word}".strip()
+        if font.getlength(trial) <= width:
+            current = trial
+            continue
+        if current:
+            out.append(current)
+        current = ""
+        for ch in word:
+            if current and font.getlength(current + ch) > width:
+                out.append(current)
+                current = ""
+            current += ch
+    return [*out, current] if current else out
+
+
 def _banner(rgb: np.ndarray, lines: Iterable[str], style: Style) -> np.ndarray:
     """`lines` word-wrapped in white on a dark band at the bottom, at most 45% of the height."""
     h, w = rgb.shape[:2]
     font = _font(style.font_size)
     pad = style.padding * 2
     line_h = int(style.font_size * 1.25)
-    wrapped: list[str] = []
-    for line in lines:
-        words, current = line.split(), ""
-        for word in words:
-            trial = f"{current} {word}".strip()
-            if font.getlength(trial) <= w - 2 * pad or not current:
-                current = trial
-            else:
-                wrapped.append(current)
-                current = word
-        wrapped.append(current)
+    wrapped = [part for line in lines for part in _wrap(line, font, w - 2 * pad)]
     room = max(1, (int(h * 0.45) - 2 * pad) // line_h)
     if len(wrapped) > room:
-        wrapped = [*wrapped[: room - 1], wrapped[room - 1] + " \u2026"]
+        wrapped = [*wrapped[: room - 1], wrapped[room - 1][:-2] + " \u2026"]
     top = max(0, h - (len(wrapped) * line_h + 2 * pad))
     out = rgb.copy()
     out[top:] = (out[top:].astype(np.uint16) * 3 // 10).astype(np.uint8)
