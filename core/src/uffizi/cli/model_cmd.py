@@ -26,7 +26,7 @@ def install(app: typer.Typer) -> None:
 def _console():
     from rich.console import Console
 
-    return Console()
+    return Console(soft_wrap=True)  # messages stay on one line (greppable); tables still fit
 
 
 def _settings():

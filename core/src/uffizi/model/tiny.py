@@ -193,8 +193,16 @@ def build_checkpoint(out_dir: Path, preset: str = "tiny", seed: int = 0) -> Path
     processor = build_processor(tokenizer)
     model = build_model(spec, tokenizer, seed)
     model.generation_config = generation_config()
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a one-second build needs no progress bar
+    try:
+        model.save_pretrained(out)
+        processor.save_pretrained(out)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     marker = {
         "preset": spec.name, "seed": seed, "random_weights": True, "note": RANDOM_WEIGHTS_NOTE,
         "builder": BUILDER_VERSION, "transformers": transformers.__version__,
