@@ -42,7 +42,7 @@ def test_a_4000x3000_image_comes_back_well_under_a_second():
     run_limited(t.big_array, 8, 8, **LIMITS)  # the fork server is warm
     started = time.perf_counter()
     run_limited(t.big_array, 3000, 4000, **LIMITS)
-    assert time.perf_counter() - started < 0.6
+    assert time.perf_counter() - started < 1.0  # about 0.1 s on an idle 2-core machine
 
 
 def test_memory_limit_is_media_too_large_naming_the_setting():
@@ -72,6 +72,12 @@ def test_a_crash_is_corrupt_media(crash):
     with pytest.raises(CorruptMedia, match="crashed") as info:
         run_limited(crash, **LIMITS)
     assert info.value.details["signal"] in ("SIGSEGV", "SIGABRT")
+
+
+def test_a_killed_child_is_reported_as_out_of_memory():
+    with pytest.raises(MediaTooLarge, match="OOM killer") as info:
+        run_limited(t.kill_self, **LIMITS)
+    assert info.value.details["setting"] == MEMORY_SETTING
 
 
 def test_an_exit_without_an_answer_is_corrupt_media():
