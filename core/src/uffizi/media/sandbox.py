@@ -23,10 +23,8 @@ back without an extra copy through pickle.
 from __future__ import annotations
 
 import importlib
-import io
 import math
 import multiprocessing as mp
-import os
 import pickle
 import signal
 import threading
@@ -51,45 +49,44 @@ PRELOAD = ("numpy", "PIL.Image", "uffizi.media.sandbox", "uffizi.media.images")
 _ctx_lock = threading.Lock()
 _ctx: Any = None
 
-try:  # CPython's forkserver internals, on POSIX
-    from multiprocessing import forkserver as _fs
+try:  # the forkserver start method, on POSIX
     from multiprocessing import popen_forkserver as _pf
-    from multiprocessing import reduction as _reduction
     from multiprocessing import spawn as _spawn
-    from multiprocessing import util as _util
     from multiprocessing.context import ForkServerProcess as _ForkServerProcess
-    from multiprocessing.context import set_spawning_popen as _set_spawning_popen
 except ImportError:  # pragma: no cover - Windows
     _ForkServerProcess = None
+
+_MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
+_launch_lock = threading.Lock()
 
 
 if _ForkServerProcess is not None:
 
     class _Popen(_pf.Popen):
-        """CPython's `popen_forkserver.Popen._launch` with the two main-module keys dropped.
+        """A forkserver launch that does not re-run the parent's main module in the child.
 
         multiprocessing re-runs the parent's main script in every spawn/forkserver child (so
-        functions defined there unpickle). Under `uffizi serve`, celery or pytest that costs
-        100+ ms of imports per decode, and sandbox targets never live in `__main__`.
+        that functions defined there unpickle). Under `uffizi serve`, celery or pytest that
+        costs 100+ ms of imports per decode, and sandbox targets never live in `__main__`.
+        The launch asks `multiprocessing.spawn.get_preparation_data` for what the child must
+        prepare; while we launch, that answer leaves out the main-module keys.
         """
 
         def _launch(self, process_obj: Any) -> None:
-            prep_data = _spawn.get_preparation_data(process_obj._name)
-            prep_data.pop("init_main_from_path", None)
-            prep_data.pop("init_main_from_name", None)
-            buf = io.BytesIO()
-            _set_spawning_popen(self)
-            try:
-                _reduction.dump(prep_data, buf)
-                _reduction.dump(process_obj, buf)
-            finally:
-                _set_spawning_popen(None)
-            self.sentinel, w = _fs.connect_to_new_process(self._fds)
-            parent_w = os.dup(w)
-            self.finalizer = _util.Finalize(self, _util.close_fds, (parent_w, self.sentinel))
-            with open(w, "wb", closefd=True) as f:
-                f.write(buf.getbuffer())
-            self.pid = _fs.read_signed(self.sentinel)
+            with _launch_lock:
+                original = _spawn.get_preparation_data
+
+                def without_main(name: str) -> dict[str, Any]:
+                    data = original(name)
+                    for key in _MAIN_KEYS:
+                        data.pop(key, None)
+                    return data
+
+                _spawn.get_preparation_data = without_main
+                try:
+                    super()._launch(process_obj)
+                finally:
+                    _spawn.get_preparation_data = original
 
     class _SandboxProcess(_ForkServerProcess):
         @staticmethod
