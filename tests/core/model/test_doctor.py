@@ -92,3 +92,25 @@ def test_image_seq_length_that_does_not_match_the_image_size(copy):
 def test_remote_code_model_is_refused_by_name(uffizi_settings):
     with pytest.raises(RemoteCodeModel, match="florence-community/Florence-2-large"):
         diagnose("microsoft/Florence-2-large", uffizi_settings)
+
+
+def test_hub_checkpoint_is_diagnosed_from_its_small_files_and_weight_headers(
+        tiny_model_dir, tmp_path, uffizi_settings, monkeypatch):
+    """Without downloading weights: configs and tokenizer, plus the safetensors headers (faked
+    here from the tiny checkpoint's own header, as the hub serves them)."""
+    from types import SimpleNamespace
+
+    import huggingface_hub
+    from uffizi.model import doctor
+
+    small = shutil.copytree(tiny_model_dir, tmp_path / "snapshot", ignore=shutil.ignore_patterns("*.safetensors"))
+    header = doctor._stored_tensors(tiny_model_dir)
+    tensors = {n: SimpleNamespace(dtype=d, shape=s) for n, (d, s) in header.items()}
+    tensors.pop("model.vision_tower.convs.0.conv.weight")
+    monkeypatch.setattr(doctor, "_hub_metadata", lambda repo, rev, settings: small)
+    monkeypatch.setattr(huggingface_hub, "get_safetensors_metadata", lambda repo, revision=None: SimpleNamespace(
+        files_metadata={"model.safetensors": SimpleNamespace(tensors=tensors)}))
+    report = diagnose("acme/florence-shapes", uffizi_settings)
+    assert not any("missing file" in p for p in report.problems)
+    assert report.weights["missing"] == ["model.vision_tower.convs.0.conv.weight"]
+    assert report.problems == ["1 weight tensors missing (e.g. model.vision_tower.convs.0.conv.weight)"]

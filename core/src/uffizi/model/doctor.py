@@ -65,7 +65,8 @@ def diagnose(source: str, settings: Settings | None = None) -> DoctorReport:
     resolved = resolve_model(source, settings)
     if resolved.local:
         return diagnose_folder(Path(resolved.path_or_id), source)
-    return diagnose_folder(_hub_metadata(resolved.path_or_id, resolved.revision, settings), source)
+    folder = _hub_metadata(resolved.path_or_id, resolved.revision, settings)
+    return diagnose_folder(folder, source, hub=(resolved.path_or_id, resolved.revision))
 
 
 def _hub_metadata(repo_id: str, revision: str | None, settings: Settings) -> Path:
@@ -82,7 +83,10 @@ def _hub_metadata(repo_id: str, revision: str | None, settings: Settings) -> Pat
         raise ModelLoadError(f"cannot read {repo_id!r} from the hub: {exc}") from exc
 
 
-def diagnose_folder(folder: Path, source: str | None = None) -> DoctorReport:
+def diagnose_folder(folder: Path, source: str | None = None, *,
+                    hub: tuple[str, str | None] | None = None) -> DoctorReport:
+    """Diagnose a checkpoint folder; `hub` = (repo id, revision) when the folder holds only the
+    small files of a hub checkpoint and the weights' headers are to be read from the hub."""
     from uffizi.model.tiny import read_marker
 
     folder = Path(folder)
@@ -95,6 +99,8 @@ def diagnose_folder(folder: Path, source: str | None = None) -> DoctorReport:
     if report.random_weights:
         report.warnings.append(f"random weights (preset {marker.get('preset')!r}): outputs are meaningless")
     for name in missing_files(folder):
+        if hub and "(weights" in name:
+            continue
         report.problems.append(f"missing file: {name}")
     if config is None:
         report.problems.append("config.json is missing or not JSON: nothing else can be checked")
@@ -102,7 +108,7 @@ def diagnose_folder(folder: Path, source: str | None = None) -> DoctorReport:
     fconfig = _architecture(config, report)
     if fconfig is None:
         return report
-    _weights(folder, fconfig, report)
+    _weights(folder, fconfig, report, hub)
     _tokenizer(folder, fconfig, report)
     _processor(folder, fconfig, report)
     return report
@@ -137,12 +143,12 @@ def _architecture(config: dict[str, Any], report: DoctorReport):
     return fc
 
 
-def _weights(folder: Path, fc, report: DoctorReport) -> None:
+def _weights(folder: Path, fc, report: DoctorReport, hub: tuple[str, str | None] | None = None) -> None:
     from uffizi.model.presets import meta_model, parameter_counts
 
     model = meta_model(fc)
     report.parameters = parameter_counts(model)
-    stored = _stored_tensors(folder)
+    stored = _hub_tensors(*hub, report) if hub else _stored_tensors(folder)
     if stored is None:
         return
     if not stored:
@@ -169,6 +175,19 @@ def _weights(folder: Path, fc, report: DoctorReport) -> None:
         report.problems.append(f"{len(wrong)} weight tensors have the wrong shape (e.g. {wrong[0]})")
     if unexpected:
         report.warnings.append(f"{len(unexpected)} stored tensors the model does not use (e.g. {unexpected[0]})")
+
+
+def _hub_tensors(repo_id: str, revision: str | None, report: DoctorReport):
+    """name -> (dtype, shape) from the safetensors headers on the hub (a few KB, no weights)."""
+    from huggingface_hub import get_safetensors_metadata
+
+    try:
+        meta = get_safetensors_metadata(repo_id, revision=revision)
+    except Exception as exc:  # noqa: BLE001
+        report.warnings.append(f"weights not inspected: cannot read their headers from the hub ({exc})")
+        return None
+    return {name: (info.dtype, list(info.shape)) for fm in meta.files_metadata.values()
+            for name, info in fm.tensors.items()}
 
 
 def _stored_tensors(folder: Path) -> dict[str, tuple[str, list[int]]] | None:
