@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from uffizi.tasks import FlorenceTask
 
 BINS = 1000
@@ -23,8 +25,9 @@ def quantize(value: float, size: int) -> int:
 
 
 def dequantize(bin_: int, size: int) -> int:
-    """One bin -> pixels: the bin's centre, truncated toward zero (transformers' convention)."""
-    return int((bin_ + 0.5) * (size / BINS))
+    """One bin -> pixels: the bin's centre, truncated toward zero. Computed in float32, as
+    transformers' post-processor does with torch, so both give the same pixel every time."""
+    return int(np.float32(bin_ + 0.5) * np.float32(size / BINS))
 
 
 def box_to_bins(box: list[float], image_size: tuple[int, int]) -> list[int]:
