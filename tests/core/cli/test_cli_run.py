@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-
 from uffizi.tasks import BUILTIN_TASKS
 
 
