@@ -5,6 +5,8 @@
 - `uffizi.model.sources`: `resolve_model(source, settings)`, what the engine loads
 - `uffizi.model.cache`: the local model cache for air-gapped use (pull, import, verify)
 - `uffizi.model.doctor`: checks a checkpoint's architecture, tokenizer and processor
+- `uffizi.model.layout`: the files a loadable checkpoint needs; remote-code detection
+- `uffizi.model.corpus`: the generated sentences the presets' tokenizer is trained on
 
 Nothing here imports torch at import time.
 """

@@ -105,7 +105,8 @@ def build_tokenizer(preset: Preset | str = "tiny"):
     preset = get_preset(preset) if isinstance(preset, str) else preset
     vocab, merges = _trained_bpe()
     vocab = dict(vocab)
-    assert [vocab[t] for t in ("<s>", "<pad>", "</s>", "<unk>")] == [BOS_ID, PAD_ID, EOS_ID, 3]
+    if [vocab[t] for t in ("<s>", "<pad>", "</s>", "<unk>")] != [BOS_ID, PAD_ID, EOS_ID, 3]:
+        raise RuntimeError("the trained BPE vocabulary does not start with <s> <pad> </s> <unk>")
     filler = 0
     while len(vocab) < preset.base_vocab - 1:  # unused entries up to <mask>, as in BART
         if f"unused{filler}" not in vocab:
@@ -161,7 +162,9 @@ def _spread_text_weights(model, std: float = TEXT_WEIGHT_STD, eos_scale: float =
     input, `</s>`: every answer is empty and ignores the image. With std 1 the answers depend
     on the image and the prompt and mix words with location tokens; a larger `</s>` embedding
     then ends them at varied lengths (tiny: 1 to ~60 tokens) instead of always running to
-    `max_new_tokens`. The vision tower keeps its usual init.
+    `max_new_tokens`. The vision tower keeps its usual init. (base-random / large-random mostly
+    repeat one token until `max_new_tokens`: fine for benchmarks, which fix lengths anyway;
+    their logits stay finite in float16 and bfloat16.)
     """
     import torch
 
