@@ -40,7 +40,7 @@ def _build() -> typer.Typer:
 def main() -> None:
     cli = _build()
     try:
-        cli(standalone_mode=False)
+        code = cli(standalone_mode=False)
     except UffiziError as exc:
         typer.echo(f"error[{exc.code}]: {exc.message}", err=True)
         sys.exit(2)
@@ -56,3 +56,4 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
