@@ -56,6 +56,38 @@ class Settings(BaseSettings):
         "empty string loads none; unset loads all",
     )
 
+    # --- the service (uffizi serve)
+    db_url: str | None = Field(
+        None, description="SQLAlchemy URL of the job store; default: SQLite file in the data dir "
+        "(postgresql+psycopg://user@host/db for PostgreSQL)",
+    )
+    data_dir: Path | None = Field(None, description="Blobs and the SQLite file; default: HOME/data")
+    runners: int = Field(2, ge=0, le=64, description="In-process runner threads (0: none)")
+    lease_s: float = Field(30.0, gt=0, description="A running job's lease; renewed while it works")
+    max_attempts: int = Field(3, ge=1, le=20)
+    job_timeout_s: float = Field(3600.0, gt=0, description="Per-job limit (streaming jobs exempt)")
+    broker_url: str | None = Field(None, description="Celery broker; set: jobs run on workers")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    insecure: bool = Field(False, description="Allow a non-loopback bind with no API key")
+    idempotency_ttl_s: float = Field(24 * 3600.0, gt=0)
+
+    # --- fetching by URL (images now; DICOMweb, streams and webhooks later)
+    fetch_schemes: str = Field("https,http", description="Comma-separated allowed URL schemes")
+    fetch_allow_hosts: str = Field(
+        "", description="Comma-separated hosts or CIDRs allowed even if private/loopback"
+    )
+    fetch_max_bytes: int = Field(64 * 1024 * 1024, ge=1)
+    fetch_timeout_s: float = Field(20.0, gt=0)
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir or self.home / "data"
+
+    @property
+    def resolved_db_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.resolved_data_dir / 'uffizi.db'}"
+
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
