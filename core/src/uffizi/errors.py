@@ -122,3 +122,53 @@ class EngineOverloaded(UffiziError):
 class Canceled(UffiziError):
     code = "canceled"
     status = 409
+
+
+# --- the job store and the runners -------------------------------------------------------------
+class JobNotFound(UffiziError):
+    """No such job, or it belongs to another tenant (the two look the same on purpose)."""
+
+    code = "job_not_found"
+    status = 404
+
+
+class JobConflict(UffiziError):
+    """The job is in a state that does not allow this (retrying a job that did not fail)."""
+
+    code = "job_not_retryable"
+    status = 409
+
+
+class IdempotencyConflict(UffiziError):
+    """The same Idempotency-Key was sent earlier with a different request body."""
+
+    code = "idempotency_key_reused"
+    status = 422
+
+
+class ModelUnavailable(UffiziError):
+    """The engine cannot be loaded; the message names the setting to change (UFFIZI_MODEL)."""
+
+    code = "model_unavailable"
+    status = 503
+
+
+class JobTimeout(UffiziError):
+    """The job ran past its `timeout_s` (streaming pipelines are exempt)."""
+
+    code = "job_timeout"
+    status = 504
+
+
+class MaxAttemptsExceeded(UffiziError):
+    """The job was claimed `max_attempts` times and each runner died before finishing it."""
+
+    code = "max_attempts_exceeded"
+    status = 500
+
+
+class StoreUnavailable(UffiziError):
+    """The job store's database cannot be reached."""
+
+    code = "store_unavailable"
+    status = 503
