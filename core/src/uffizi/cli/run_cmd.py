@@ -70,6 +70,9 @@ def run(
     pipe = platform.get_pipeline(pipeline)
     pipe.parse_options(opts)  # fail on bad options before loading the model
     exporters = [platform.get_exporter(f.strip()) for f in fmt.split(",") if f.strip()]
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # ours is the one progress bar
     with console.status(f"loading {platform.settings.model} ..."):
         engine = platform.engine()
     if getattr(getattr(engine, "loaded", None), "random_weights", False):

@@ -290,9 +290,9 @@ class Engine:
 
     def _answer(self, im: _Image, p: _Pair, ids: list[int], lps: list[float],
                 decode_ms: float, batch: int) -> TaskResult:
-        seq = decode_sequence(ids, lps[: len(ids)], self.tokenizer, eos_id=self.eos_id,
-                              pad_id=self.pad_id)
         task = p.task
+        seq = decode_sequence(ids, lps[: len(ids)], self.tokenizer, eos_id=self.eos_id,
+                              pad_id=self.pad_id, token_spans=task.has_geometry)
         detections: list[Detection] = []
         warnings: list[str] = []
         if task.shape is ResultShape.TEXT:

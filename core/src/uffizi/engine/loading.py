@@ -17,6 +17,8 @@ from uffizi.settings import Settings
 
 log = logging.getLogger(__name__)
 
+DTYPES = ("float32", "float16", "bfloat16", "float64")
+
 
 @dataclass
 class LoadedModel:
@@ -31,10 +33,31 @@ class LoadedModel:
 
 
 def pick_device(name: str):
+    """The torch device for the `device` setting; a device this machine lacks is a typed error."""
     import torch
 
     if name != "auto":
-        return torch.device(name)
+        try:
+            device = torch.device(name)
+        except (RuntimeError, ValueError):
+            raise ModelLoadError(
+                f"unknown device {name!r} (UFFIZI_DEVICE / --device): use auto, cpu, cuda, "
+                "cuda:N or mps"
+            ) from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ModelLoadError(
+                f"device {name!r} asked for, but torch sees no CUDA GPU on this machine; "
+                "use --device cpu (or UFFIZI_DEVICE=auto)"
+            )
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise ModelLoadError(
+                f"device {name!r} asked for, but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
+        mps = getattr(torch.backends, "mps", None)
+        if device.type == "mps" and not (mps and mps.is_available()):
+            raise ModelLoadError(f"device {name!r} asked for, but Apple MPS is not available here")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
@@ -46,6 +69,8 @@ def pick_dtype(name: str, device):
     import torch
 
     if name != "auto":
+        if name not in DTYPES:
+            raise ModelLoadError(f"unknown dtype {name!r}: use auto, {', '.join(DTYPES)}")
         return getattr(torch, name)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -74,7 +99,7 @@ def load_model(source: str, settings: Settings, *, revision: str | None = None) 
     except Exception as exc:  # noqa: BLE001 - every loader failure becomes one typed error
         raise ModelLoadError(
             f"cannot load the processor of {source!r}: {exc}. Check the folder has the "
-            "tokenizer and processor files (`uffizi model info {source}` lists what is missing)"
+            f"tokenizer and processor files (`uffizi model info {source}` lists what is wrong)"
         ) from exc
     attn = settings.attn_implementation
     candidates = ["sdpa", "eager"] if attn == "auto" else [attn]
@@ -89,7 +114,10 @@ def load_model(source: str, settings: Settings, *, revision: str | None = None) 
             errors.append(f"{impl}: {exc}")
     if model is None:
         raise ModelLoadError(f"cannot load the model weights of {source!r}: {'; '.join(errors)}")
-    model.to(device)
+    try:
+        model.to(device)
+    except Exception as exc:  # noqa: BLE001 - out of GPU memory, a driver error
+        raise ModelLoadError(f"cannot move {source!r} to {device}: {exc}") from exc
     model.eval()
     commit = getattr(model.config, "_commit_hash", None)
     log.info("loaded %s (%s) on %s as %s, attention %s", source, commit, device, dtype, impl)

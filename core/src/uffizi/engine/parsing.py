@@ -188,9 +188,12 @@ class DecodedSequence:
 
 
 def decode_sequence(token_ids: list[int], logprobs: list[float], tokenizer, *,
-                    eos_id: int, pad_id: int) -> DecodedSequence:
+                    eos_id: int, pad_id: int, token_spans: bool = True) -> DecodedSequence:
     """Decode up to and including the end token; runs of ordinary tokens are decoded together
-    (as the tokenizer does), added tokens (`<loc_N>`, markers, specials) as their content."""
+    (as the tokenizer does), added tokens (`<loc_N>`, markers, specials) as their content.
+
+    `token_spans=False` (text answers, which need no per-token attribution) gives every token
+    of a run the run's span and skips the prefix decoding, which is quadratic in run length."""
     ids: list[int] = []
     lps: list[float] = []
     ended = False
@@ -212,12 +215,14 @@ def decode_sequence(token_ids: list[int], logprobs: list[float], tokenizer, *,
         nonlocal pos
         if not run:
             return
+        full = tokenizer.decode(run, skip_special_tokens=False)
+        if not token_spans:
+            spans.extend([(pos, pos + len(full))] * len(run))
         prev = 0
-        for k in range(1, len(run) + 1):  # prefix decoding gives each token its span
+        for k in range(1, len(run) + 1) if token_spans else ():  # prefix decoding: token spans
             piece_len = len(tokenizer.decode(run[:k], skip_special_tokens=False))
             spans.append((pos + prev, pos + max(prev, piece_len)))
             prev = max(prev, piece_len)
-        full = tokenizer.decode(run, skip_special_tokens=False)
         text_parts.append(full)
         pos += len(full)
         run.clear()
