@@ -55,7 +55,10 @@ def run(
     """Run a pipeline on local files and write its exports (JSON and annotated images)."""
     from uffizi.runner import run_pipeline
 
-    opts: dict = json.loads(options) if options else {}
+    try:
+        opts: dict = json.loads(options) if options else {}
+    except json.JSONDecodeError as exc:
+        raise InvalidOptions(f"--options is not valid JSON: {exc}") from None
     if not isinstance(opts, dict):
         raise InvalidOptions("--options must be a JSON object")
     if task:
