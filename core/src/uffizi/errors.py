@@ -172,3 +172,57 @@ class StoreUnavailable(UffiziError):
 
     code = "store_unavailable"
     status = 503
+
+
+# --- the service: who may call it, what it accepts, what it fetches ----------------------------
+class Unauthorized(UffiziError):
+    """No API key, or one that is unknown or revoked."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(UffiziError):
+    """The API key is valid but lacks the scope this call needs (submit, read, admin)."""
+
+    code = "forbidden"
+    status = 403
+
+
+class PayloadTooLarge(UffiziError):
+    """The request body (uploads included) is over `max_upload_bytes`."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class FetchRefused(InvalidInput):
+    """A URL the fetcher will not open: a scheme off the allow-list, or a host that resolves
+    to a loopback, private, link-local or metadata address not allow-listed in
+    `fetch_allow_hosts`."""
+
+    code = "fetch_refused"
+
+
+class FetchFailed(InvalidInput):
+    """A URL that was allowed but could not be fetched (HTTP error, timeout, too many redirects)."""
+
+    code = "fetch_failed"
+
+
+class WebhookRefused(FetchRefused):
+    """A job's webhook URL that the fetcher's guard refuses."""
+
+    code = "webhook_refused"
+
+
+class JobNotFinished(UffiziError):
+    """The job has no result yet (or never will: it failed or was canceled)."""
+
+    code = "job_not_finished"
+    status = 409
+
+
+class ArtifactNotFound(UffiziError):
+    code = "artifact_not_found"
+    status = 404
