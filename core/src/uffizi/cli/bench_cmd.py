@@ -25,7 +25,13 @@ def engine(
     from uffizi.bench import bench_engine
     from uffizi.engine import Engine
 
-    sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
+    try:
+        sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise typer.BadParameter(f"{batch_sizes!r}: give whole numbers >= 1, e.g. 1,8,64",
+                                 param_hint="--batch-sizes")
     eng = Engine.from_pretrained(model, device=device, dtype=dtype, max_batch_size=max(sizes),
                                  max_wait_ms=50)
     try:
