@@ -37,6 +37,17 @@ def _build() -> typer.Typer:
     return app
 
 
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's usage errors: typer >= 0.20 vendors click (`typer._click`), older typer uses click."""
+    if isinstance(exc, typer.TyperException) and callable(getattr(exc, "show", None)):
+        return True
+    try:
+        import click
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, click.exceptions.ClickException)
+
+
 def main() -> None:
     cli = _build()
     try:
@@ -49,11 +60,9 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
+        if _is_usage_error(exc):  # bad arguments, a missing file, an unknown command
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(getattr(exc, "exit_code", 2))
         raise
     sys.exit(code if isinstance(code, int) else 0)
