@@ -1,0 +1,1 @@
+"""Outbound network access: the one guarded URL fetcher (`uffizi.net.fetch`)."""
