@@ -91,12 +91,15 @@ def _bad_inputs(tmp: Path, photo: Path) -> dict[str, tuple[list[str], str]]:
         "unknown pipeline": (["nope/nothing@v3", p], "unknown_pipeline"),
         "unreadable model": (["core/florence@v1", p, "--model", str(empty_model)],
                              "model_load_failed"),
+        "options not JSON": (["core/florence@v1", p, "--options", "{tasks: [OD]}"], "invalid_options"),
+        "device not here": (["core/florence@v1", p, "--device", "cuda:63"], "model_load_failed"),
     }
 
 
 @pytest.mark.parametrize("case", ["not an image", "truncated image", "decompression bomb",
                                   "region outside", "text missing", "unknown task",
-                                  "unknown pipeline", "unreadable model"])
+                                  "unknown pipeline", "unreadable model", "options not JSON",
+                                  "device not here"])
 def test_bad_input_gets_a_stable_code_and_a_message(case, tmp_path, home, tiny_model_dir,
                                                     sample_image_path):
     args, code = _bad_inputs(tmp_path, Path(sample_image_path))[case]
@@ -107,3 +110,12 @@ def test_bad_input_gets_a_stable_code_and_a_message(case, tmp_path, home, tiny_m
     line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("error["))
     assert line.startswith(f"error[{code}]: "), line
     assert len(line) > 40 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["run", "core/florence@v1", "{tmp}/missing.png"], ["run"],
+                                  ["no-such-command"], ["plugins", "new", "Bad-Name"],
+                                  ["bench", "engine", "--batch-sizes", "x"]])
+def test_usage_errors_print_one_message_not_a_traceback(args, tmp_path, home):
+    proc = uffizi(*[a.format(tmp=tmp_path) for a in args], home=home)
+    assert proc.returncode == 2, proc.stderr
+    assert "Error:" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
