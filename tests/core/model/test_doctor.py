@@ -56,6 +56,16 @@ def test_deleted_weights_file(copy):
     assert report.tokenizer["loc_tokens_ok"] == 1000, "the other checks still run"
 
 
+def test_half_copied_weights_and_a_broken_processor_config_are_problems(copy):
+    weights = copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:4])  # a copy cut short
+    (copy / "processor_config.json").write_text("{")
+    report = diagnose_folder(copy)
+    assert any("model.safetensors is damaged" in p for p in report.problems), report.problems
+    assert any("processor_config.json is not a JSON object" in p for p in report.problems)
+    assert report.tokenizer["loc_tokens_ok"] == 1000, "the other checks still run"
+
+
 def test_weights_that_do_not_fit_the_config(copy):
     config = json.loads((copy / "config.json").read_text())
     config["text_config"]["d_model"] = 96

@@ -148,7 +148,7 @@ def _weights(folder: Path, fc, report: DoctorReport, hub: tuple[str, str | None]
 
     model = meta_model(fc)
     report.parameters = parameter_counts(model)
-    stored = _hub_tensors(*hub, report) if hub else _stored_tensors(folder)
+    stored = _hub_tensors(*hub, report) if hub else _stored_tensors(folder, report)
     if stored is None:
         return
     if not stored:
@@ -190,23 +190,42 @@ def _hub_tensors(repo_id: str, revision: str | None, report: DoctorReport):
             for name, info in fm.tensors.items()}
 
 
-def _stored_tensors(folder: Path) -> dict[str, tuple[str, list[int]]] | None:
-    """name -> (dtype, shape) from the safetensors headers; {} for .bin; None if absent."""
+def _stored_tensors(folder: Path, report: DoctorReport) -> dict[str, tuple[str, list[int]]] | None:
+    """name -> (dtype, shape) from the safetensors headers; {} for .bin; None if absent or
+    damaged (a damaged index or header is a problem in `report`: a half-copied file)."""
     index = folder / "model.safetensors.index.json"
     if index.is_file():
-        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        try:
+            files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            report.problems.append(f"{index.name} cannot be read ({type(exc).__name__}: {exc})")
+            return None
     elif (folder / "model.safetensors").is_file():
         files = ["model.safetensors"]
     else:
         return {} if any(folder.glob("pytorch_model*.bin")) else None
     out: dict[str, tuple[str, list[int]]] = {}
+    damaged = False
     for name in files:
         if not (folder / name).is_file():
             continue
-        with open(folder / name, "rb") as fh:
-            header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
-        out.update({k: (v["dtype"], v["shape"]) for k, v in header.items() if k != "__metadata__"})
-    return out
+        try:
+            out.update(_safetensors_header(folder / name))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            report.problems.append(f"{name} is damaged: its safetensors header cannot be read "
+                                   f"({exc}); copy the file again")
+            damaged = True
+    return None if damaged else out
+
+
+def _safetensors_header(path: Path) -> dict[str, tuple[str, list[int]]]:
+    with open(path, "rb") as fh:
+        prefix = fh.read(8)
+        size = int.from_bytes(prefix, "little")
+        if len(prefix) < 8 or size > path.stat().st_size - 8:
+            raise ValueError("the file is shorter than its header says")
+        header = json.loads(fh.read(size))
+    return {k: (v["dtype"], list(v["shape"])) for k, v in header.items() if k != "__metadata__"}
 
 
 def _tokenizer(folder: Path, fc, report: DoctorReport) -> None:
@@ -256,7 +275,10 @@ def _processor(folder: Path, fc, report: DoctorReport) -> None:
     raw = {}
     for name in ("processor_config.json", "preprocessor_config.json"):
         if (folder / name).is_file():
-            raw.update(json.loads((folder / name).read_text()))
+            try:
+                raw.update(json.loads((folder / name).read_text()))
+            except (OSError, ValueError, TypeError) as exc:
+                report.problems.append(f"{name} is not a JSON object ({exc})")
     image = raw.get("image_processor", raw)
     size = image.get("size") or {}
     height, width = size.get("height"), size.get("width")
