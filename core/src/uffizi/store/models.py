@@ -11,12 +11,35 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always read back timezone-aware (UTC), on SQLite (which
+    keeps no zone) as on PostgreSQL (`timestamp with time zone`). Naive values are taken as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
 
 
 class JobStatus(str, Enum):
@@ -48,7 +71,7 @@ class Job(SQLModel, table=True):
     timeout_s: float | None = None  # None: no limit (streaming pipelines)
     cancel_requested: bool = False
     lease_owner: str | None = Field(default=None, max_length=128)
-    lease_expires_at: datetime | None = Field(default=None, index=True)
+    lease_expires_at: datetime | None = Field(default=None, index=True, sa_type=UTCDateTime)
     error_code: str | None = Field(default=None, max_length=64)
     error_message: str | None = None
     warnings: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -56,10 +79,10 @@ class Job(SQLModel, table=True):
     records_sha256: str | None = Field(default=None, max_length=64)  # result records (JSON blob)
     webhook_url: str | None = None
     idempotency_key: str | None = Field(default=None, max_length=256)
-    created_at: datetime = Field(default_factory=utcnow, index=True)
-    updated_at: datetime = Field(default_factory=utcnow)
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Artifact(SQLModel, table=True):
@@ -72,8 +95,8 @@ class Artifact(SQLModel, table=True):
     name: str = Field(max_length=512)
     media_type: str = Field(max_length=128)
     sha256: str = Field(max_length=64)
-    size: int
-    created_at: datetime = Field(default_factory=utcnow)
+    size: int = Field(sa_type=BigInteger)  # bytes; artifacts (videos) may pass 2 GiB
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class ApiKey(SQLModel, table=True):
@@ -84,9 +107,9 @@ class ApiKey(SQLModel, table=True):
     name: str = Field(default="", max_length=256)
     secret_hash: str = Field(max_length=128)  # sha256 of the secret part; the key is random
     scopes: str = Field(default="submit,read", max_length=256)  # comma-separated
-    created_at: datetime = Field(default_factory=utcnow)
-    revoked_at: datetime | None = None
-    last_used_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class IdempotencyKey(SQLModel, table=True):
@@ -96,4 +119,4 @@ class IdempotencyKey(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=256)
     request_hash: str = Field(max_length=64)
     job_id: str = Field(max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, index=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True, sa_type=UTCDateTime)
