@@ -190,9 +190,11 @@ def _hub_tensors(repo_id: str, revision: str | None, report: DoctorReport):
             for name, info in fm.tensors.items()}
 
 
-def _stored_tensors(folder: Path, report: DoctorReport) -> dict[str, tuple[str, list[int]]] | None:
+def _stored_tensors(folder: Path, report: DoctorReport | None = None
+                    ) -> dict[str, tuple[str, list[int]]] | None:
     """name -> (dtype, shape) from the safetensors headers; {} for .bin; None if absent or
     damaged (a damaged index or header is a problem in `report`: a half-copied file)."""
+    report = report or DoctorReport(source=str(folder), path=str(folder))
     index = folder / "model.safetensors.index.json"
     if index.is_file():
         try:
