@@ -47,18 +47,20 @@ class Batcher:
         self.max_wait = max_wait_ms / 1000.0
         self._queue: queue.Queue[WorkItem | None] = queue.Queue(maxsize=max_queue)
         self._stop = threading.Event()
+        self._gate = threading.Lock()  # no item can be queued once close() has queued the end
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, item: WorkItem) -> Future:
-        if self._stop.is_set():
-            raise EngineOverloaded("the engine is shutting down")
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            raise EngineOverloaded(
-                f"more than {self._queue.maxsize} requests are waiting; retry later"
-            ) from None
+        with self._gate:
+            if self._stop.is_set():
+                raise EngineOverloaded("the engine is shutting down")
+            try:
+                self._queue.put_nowait(item)
+            except queue.Full:
+                raise EngineOverloaded(
+                    f"more than {self._queue.maxsize} requests are waiting; retry later"
+                ) from None
         return item.future
 
     @property
@@ -66,8 +68,12 @@ class Batcher:
         return self._queue.qsize()
 
     def close(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._queue.put(None)
+        """Stop taking work, finish the batch in progress, fail what is still queued."""
+        with self._gate:
+            if self._stop.is_set():
+                return
+            self._stop.set()
+            self._queue.put(None)  # after every item submitted before: the loop drains them
         self._thread.join(timeout)
 
     def _collect(self, first: WorkItem) -> list[WorkItem]:
