@@ -33,7 +33,7 @@ from uffizi.engine.parsing import (
 )
 from uffizi.engine.prompts import build_prompt
 from uffizi.engine.requests import TaskRequest
-from uffizi.errors import InferenceError, UnknownAdapter
+from uffizi.errors import InferenceError, UffiziError, UnknownAdapter
 from uffizi.results import Detection, TaskResult, Timings
 from uffizi.settings import Settings, get_settings
 from uffizi.tasks import FlorenceTask, ResultShape, TaskTable, builtin_table
@@ -213,8 +213,13 @@ class Engine:
             for start in range(0, len(images), bs):  # vision: each image once
                 chunk = images[start:start + bs]
                 t0 = time.perf_counter()
-                pv = torch.stack([im.pixel_values for im in chunk]).to(self.device)
-                feats = self.model.model.get_image_features(pixel_values=pv).pooler_output
+                try:
+                    pv = torch.stack([im.pixel_values for im in chunk]).to(self.device)
+                    feats = self.model.model.get_image_features(pixel_values=pv).pooler_output
+                except Exception as exc:  # noqa: BLE001 - fail these images, not the batch
+                    for im in chunk:
+                        im.error = _typed(exc, "image encoding failed")
+                    continue
                 per = (time.perf_counter() - t0) * 1000 / len(chunk)
                 for im, f in zip(chunk, feats, strict=True):
                     im.features, im.vision_ms = f, per
@@ -226,11 +231,13 @@ class Engine:
                 group = sorted(groups[key], key=lambda ip: len(ip[1].prompt_ids))
                 for s in range(0, len(group), bs):
                     chunk = [ip for ip in group[s:s + bs] if ip[0].error is None]
+                    if not chunk:
+                        continue
                     try:
                         self._generate(chunk, key, len(chunk))
                     except Exception as exc:  # noqa: BLE001 - fail these requests, not the batch
                         for im, _ in chunk:
-                            im.error = exc
+                            im.error = _typed(exc, "reading the answer failed")
                 self._resolve(items, started)
         self._resolve(items, started)
 
@@ -311,6 +318,15 @@ class Engine:
             model=self.loaded.model_id, model_revision=self.loaded.revision,
             adapter=p.request.adapter, warnings=warnings, tokens=max(0, len(seq.token_ids) - 1),
         )
+
+
+def _typed(exc: Exception, what: str) -> UffiziError:
+    """`exc` as the `UffiziError` a caller gets (an `InferenceError` unless it is one already)."""
+    if isinstance(exc, UffiziError):
+        return exc
+    err = InferenceError(f"{what}: {type(exc).__name__}: {exc}")
+    err.__cause__ = exc
+    return err
 
 
 def as_pil(image: Any, settings: Settings):
