@@ -33,7 +33,7 @@ from uffizi.engine.parsing import (
 )
 from uffizi.engine.prompts import build_prompt
 from uffizi.engine.requests import TaskRequest
-from uffizi.errors import InferenceError, UffiziError, UnknownAdapter
+from uffizi.errors import InferenceError, InvalidInput, UffiziError, UnknownAdapter
 from uffizi.results import Detection, TaskResult, Timings
 from uffizi.settings import Settings, get_settings
 from uffizi.tasks import FlorenceTask, ResultShape, TaskTable, builtin_table
@@ -78,6 +78,9 @@ class Engine:
         self.bos_id = self.tokenizer.bos_token_id
         self.eos_id = self.tokenizer.eos_token_id
         self.pad_id = self.tokenizer.pad_token_id
+        # BART's learned decoder positions: the longest answer this checkpoint can generate
+        self.max_new_limit: int | None = getattr(
+            getattr(cfg, "text_config", None), "max_position_embeddings", None)
         self.post_config = getattr(self.processor, "post_processor_config", None) or {}
         self._embed = self.model.get_input_embeddings()
         self._prompt_cache: dict[str, list[int]] = {}
@@ -180,6 +183,20 @@ class Engine:
                     self._prompt_cache[prompt] = ids
         return ids
 
+    def _max_new(self, req: TaskRequest, task: FlorenceTask) -> int:
+        """The request's generation length; a task's default is cut to what the model's decoder
+        positions allow, an explicit request past it is refused."""
+        limit = self.max_new_limit
+        if req.max_new_tokens is None:
+            return min(task.max_new_tokens, limit) if limit else task.max_new_tokens
+        if limit and req.max_new_tokens > limit:
+            raise InvalidInput(
+                f"max_new_tokens={req.max_new_tokens} is more than this model can generate "
+                f"({limit}, its decoder's max_position_embeddings); ask for at most {limit}",
+                details={"max_new_tokens": req.max_new_tokens, "limit": limit},
+            )
+        return req.max_new_tokens
+
     def _prepare(self, image: Any, requests: list[TaskRequest | dict]) -> _Image:
         if not requests:
             raise ValueError("no task requests given")
@@ -196,7 +213,7 @@ class Engine:
                 )
             region = req.check_region(size) if task.needs_region else None
             prompt = build_prompt(task, text=req.text, region=region, image_size=size)
-            max_new = req.max_new_tokens or task.max_new_tokens
+            max_new = self._max_new(req, task)
             min_new = min(req.min_new_tokens or 0, max_new)
             pairs.append(_Pair(i, task, req, self._prompt_ids(prompt), max_new, min_new, region))
         pixels = self.processor.image_processor(images=[pil], return_tensors="pt")["pixel_values"]
