@@ -146,6 +146,17 @@ def _staging_dir(settings: Settings, name: str) -> Path:
     return tmp
 
 
+def _install(settings: Settings, staged: Path, name: str) -> Path:
+    """Move a complete staging folder to the model's place in the cache (replacing an older
+    copy) under the index lock; return that place."""
+    target = cache_dir(settings) / _slug(name)
+    with _lock(settings):
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staged, target)
+    return target
+
+
 def import_folder(folder: Path, settings: Settings, *, name: str | None = None,
                   link: bool = False) -> CacheEntry:
     """Validate a checkpoint folder and add it to the cache (copied, or referenced with link)."""
@@ -156,17 +167,13 @@ def import_folder(folder: Path, settings: Settings, *, name: str | None = None,
     name = _check_name(name or folder.resolve().name)
     if link:
         return _register(settings, _manifest(name, folder, source="import", linked=True))
-    target = cache_dir(settings) / _slug(name)
     tmp = _staging_dir(settings, name)
     try:
         for src in checkpoint_files(folder):
             dst = tmp / src.relative_to(folder)
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
-        with _lock(settings):
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
+        target = _install(settings, tmp, name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _register(settings, _manifest(name, target, source="import"))
@@ -203,11 +210,7 @@ def pull(repo_id: str, settings: Settings, *, revision: str | None = None,
         except Exception as exc:  # noqa: BLE001 - every hub failure becomes one typed error
             raise _hub_error(repo_id, revision, exc) from exc
         check_folder(tmp, source=repo_id)
-        target = cache_dir(settings) / _slug(name)
-        with _lock(settings):
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
+        target = _install(settings, tmp, name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     entry = _manifest(name, target, source="hub", repo_id=repo_id, revision=revision, commit=commit)
