@@ -22,6 +22,7 @@ from uffizi.contracts import AdapterSpec, Exporter, Loader, PromptPack
 from uffizi.errors import (
     InvalidInput,
     PluginError,
+    UffiziError,
     UnknownExporter,
     UnknownPipeline,
     UnsupportedMedia,
@@ -70,6 +71,13 @@ def _resolve_versioned(registry: dict[str, T], ref: str) -> T | None:
         if name == ref and version.isdigit() and (best is None or int(version) > best[0]):
             best = (int(version), obj)
     return best[1] if best else None
+
+
+def _unknown(error: type[UffiziError], what: str, ref: str, registry: Iterable[str], *,
+             none: str = "(none)") -> UffiziError:
+    """The error for a name no plugin registered, listing the names that are."""
+    known = sorted(registry)
+    return error(f"unknown {what} {ref!r}; known: {', '.join(known) or none}", details={"known": known})
 
 
 class Platform:
@@ -244,32 +252,21 @@ class Platform:
         """`vertical/name` (the latest version) or `vertical/name@vN` (exactly that one)."""
         found = _resolve_versioned(self.pipelines, ref)
         if found is None:
-            known = sorted(self.pipelines)
-            raise UnknownPipeline(
-                f"unknown pipeline {ref!r}; known: {', '.join(known) or '(none: see `uffizi plugins list`)'}",
-                details={"known": known},
-            )
+            raise _unknown(UnknownPipeline, "pipeline", ref, self.pipelines,
+                           none="(none: see `uffizi plugins list`)")
         return found
 
     def get_prompts(self, ref: str) -> PromptPack:
         """A prompt pack by `name@vN`, or the latest version of a bare `name`."""
         found = _resolve_versioned(self.prompts, ref)
         if found is None:
-            known = sorted(self.prompts)
-            raise InvalidInput(
-                f"unknown prompt pack {ref!r}; known: {', '.join(known) or '(none)'}",
-                details={"known": known},
-            )
+            raise _unknown(InvalidInput, "prompt pack", ref, self.prompts)
         return found
 
     def get_exporter(self, fmt: str) -> Exporter:
         found = self.exporters.get(fmt.strip().lower())
         if found is None:
-            known = sorted(self.exporters)
-            raise UnknownExporter(
-                f"unknown export format {fmt!r}; known: {', '.join(known) or '(none)'}",
-                details={"known": known},
-            )
+            raise _unknown(UnknownExporter, "export format", fmt, self.exporters)
         return found
 
     def supported_media_types(self) -> list[str]:
