@@ -31,7 +31,6 @@ from PIL import Image
 
 from uffizi.contracts import Exporter
 from uffizi.errors import UnsupportedMedia
-from uffizi.exporters.annotate import annotate
 from uffizi.pipeline import RunResult
 
 __all__ = ["AnnotatedImageExporter", "frame_drawing", "output_names"]
@@ -120,6 +119,7 @@ class AnnotatedImageExporter(Exporter):
                                   "OCR quads, labels with scores); captions in a banner")
 
     def export(self, result: RunResult, out_dir: Path, *, inputs: list[Path] | None = None) -> list[Path]:
+        from uffizi.exporters.annotate import annotate  # supervision: only when drawing
         from uffizi.media.images import decode_image
         from uffizi.settings import get_settings
 
