@@ -76,3 +76,11 @@ def test_every_export_of_uffizi_resolves():
 
     for name in uffizi.__all__:
         assert getattr(uffizi, name) is not None, name
+
+
+def test_building_the_platform_loads_no_torch_and_no_drawing_library():
+    """Every CLI command and the API build the platform: registering plugins stays light."""
+    code = ("import sys; from uffizi.platform import Platform; Platform(entry_points=False); "
+            "print(','.join(m for m in ('torch', 'transformers', 'supervision') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
