@@ -68,6 +68,12 @@ class InvalidOptions(InvalidInput):
     code = "invalid_options"
 
 
+class InvalidSettings(InvalidInput):
+    """A `UFFIZI_*` environment variable (or `.env` line) has a value the setting refuses."""
+
+    code = "invalid_settings"
+
+
 class UnsupportedMedia(UffiziError):
     """The bytes are not a format any registered loader accepts."""
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "florence-community/Florence-2-base"
@@ -100,4 +100,15 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The process's settings; a bad `UFFIZI_*` value is `InvalidSettings` naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        from uffizi.errors import InvalidSettings
+
+        problems = [f"{Settings.model_config.get('env_prefix', '')}{'_'.join(map(str, e['loc'])).upper()}"
+                    f": {e['msg']}" for e in exc.errors()]
+        raise InvalidSettings(
+            "invalid settings: " + "; ".join(problems) + " (fix the environment or .env)",
+            details={"errors": problems},
+        ) from None
