@@ -119,3 +119,11 @@ def test_usage_errors_print_one_message_not_a_traceback(args, tmp_path, home):
     proc = uffizi(*[a.format(tmp=tmp_path) for a in args], home=home)
     assert proc.returncode == 2, proc.stderr
     assert "Error:" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_bad_setting_in_the_environment_is_named_not_a_traceback(home, monkeypatch):
+    monkeypatch.setenv("UFFIZI_MAX_BATCH_SIZE", "lots")
+    proc = uffizi("tasks", home=home)
+    assert proc.returncode == 2, proc.stderr
+    assert "error[invalid_settings]: " in proc.stderr and "UFFIZI_MAX_BATCH_SIZE" in proc.stderr
+    assert "Traceback" not in proc.stderr
