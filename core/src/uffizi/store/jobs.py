@@ -54,16 +54,24 @@ def new_job_id() -> str:
 
 
 # --- submit and read ----------------------------------------------------------------------------
-def _idempotent_job(s: Session, tenant: str, key: str, request_hash: str, cutoff: datetime) -> Job | None:
+def _idempotent_job(s: Session, tenant: str, key: str, request_hash: str,
+                    cutoff: datetime) -> tuple[Job | None, Any]:
+    """(the job this key made, None), or (None, a condition matching the key's row when it is
+    stale: expired, or its job deleted); (None, None) when the key is unknown."""
     row = s.get(IdempotencyKey, (tenant, key), populate_existing=True)
-    if row is None or row.created_at < cutoff:
-        return None
+    if row is None:
+        return None, None
+    same_row = and_(IdempotencyKey.tenant == tenant, IdempotencyKey.key == key,
+                    IdempotencyKey.job_id == row.job_id, IdempotencyKey.created_at == row.created_at)
+    if row.created_at < cutoff:
+        return None, same_row
     if row.request_hash != request_hash:
         raise IdempotencyConflict(
             f"Idempotency-Key {key!r} was used with a different request; use a new key for a new job",
             details={"job_id": row.job_id},
         )
-    return s.get(Job, row.job_id, populate_existing=True)
+    job = s.get(Job, row.job_id, populate_existing=True)
+    return job, (same_row if job is None else None)
 
 
 def create_job(
@@ -76,9 +84,10 @@ def create_job(
     hash, the job it made -> (job, False). The same key with another hash: `IdempotencyConflict`."""
     cutoff = utcnow() - timedelta(seconds=idempotency_ttl_s)
     rhash = request_hash or ""
-    for _ in range(3):
+    for _ in range(5):
+        stale = None
         if idempotency_key is not None:
-            existing = _idempotent_job(s, tenant, idempotency_key, rhash, cutoff)
+            existing, stale = _idempotent_job(s, tenant, idempotency_key, rhash, cutoff)
             if existing is not None:
                 s.commit()
                 return existing, False
@@ -88,9 +97,9 @@ def create_job(
                   webhook_url=webhook_url, idempotency_key=idempotency_key, timeout_s=timeout_s,
                   max_attempts=max_attempts, created_at=now, updated_at=now)
         s.add(job)
-        if idempotency_key is not None:  # an expired key, or one whose job was deleted, is replaced
-            s.execute(delete(IdempotencyKey).where(
-                IdempotencyKey.tenant == tenant, IdempotencyKey.key == idempotency_key))
+        if idempotency_key is not None:
+            if stale is not None:  # an expired key, or one whose job is gone, is replaced
+                s.execute(delete(IdempotencyKey).where(stale))
             s.add(IdempotencyKey(tenant=tenant, key=idempotency_key, request_hash=rhash,
                                  job_id=job.id, created_at=now))
         try:
