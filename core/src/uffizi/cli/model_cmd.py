@@ -61,12 +61,18 @@ def make_tiny(
     from uffizi.model.presets import get_preset, meta_model, parameter_counts
 
     get_preset(preset)  # unknown presets fail before anything is written
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidInput(f"{str(out_dir)!r} is a file; give a folder to write the checkpoint into")
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise InvalidInput(f"{str(out_dir)!r} is not empty; pick another folder or pass --force")
     from uffizi.model.tiny import RANDOM_WEIGHTS_NOTE, build_checkpoint
 
     start = time.perf_counter()
-    folder = build_checkpoint(out_dir, preset=preset, seed=seed)
+    try:
+        folder = build_checkpoint(out_dir, preset=preset, seed=seed)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the checkpoint into {str(out_dir)!r}: "
+                           f"{exc.strerror or exc}") from None
     took = time.perf_counter() - start
     from transformers import Florence2Config
 
