@@ -232,3 +232,10 @@ class JobNotFinished(UffiziError):
 class ArtifactNotFound(UffiziError):
     code = "artifact_not_found"
     status = 404
+
+
+class InsecureBind(UffiziError):
+    """`uffizi serve` on a non-loopback address while no API key exists (and no --insecure)."""
+
+    code = "insecure_bind"
+    status = 400

@@ -22,13 +22,16 @@ app = typer.Typer(
 
 
 def _build() -> typer.Typer:
-    from uffizi.cli import bench_cmd, db_cmd, model_cmd, plugins_cmd, run_cmd
+    from uffizi.cli import bench_cmd, db_cmd, jobs_cmd, keys_cmd, model_cmd, plugins_cmd, run_cmd, serve_cmd
 
     run_cmd.install(app)
     model_cmd.install(app)
     plugins_cmd.install(app)
     bench_cmd.install(app)
     db_cmd.install(app)
+    serve_cmd.install(app)
+    jobs_cmd.install(app)
+    keys_cmd.install(app)
     try:
         from uffizi.platform import get_platform
 
