@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from uffizi.errors import InvalidOptions
+from uffizi.errors import InvalidInput, InvalidOptions
 
 console = Console(stderr=True)
 
@@ -73,6 +73,10 @@ def run(
     pipe = platform.get_pipeline(pipeline)
     pipe.parse_options(opts)  # fail on bad options before loading the model
     exporters = [platform.get_exporter(f.strip()) for f in fmt.split(",") if f.strip()]
+    try:  # before the run: a bad --out must not waste it
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"--out {str(out)!r} cannot be a folder: {exc.strerror or exc}") from None
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # ours is the one progress bar
@@ -89,7 +93,6 @@ def run(
             bar.update(job, completed=done, total=total)
 
         result = run_pipeline(platform, pipe.id, inputs, opts, on_progress=progress)
-    out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for exporter in exporters:
         written += exporter.export(result, out, inputs=[Path(p) for p in inputs])
