@@ -10,7 +10,7 @@ from datetime import timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from uffizi.errors import IdempotencyConflict, InvalidInput, JobConflict, JobNotFound
+from uffizi.errors import ArtifactNotFound, IdempotencyConflict, InvalidInput, JobConflict, JobNotFound
 from uffizi.store import jobs as J
 from uffizi.store.blobs import BlobStore
 from uffizi.store.db import Database
@@ -171,8 +171,9 @@ def test_delete_removes_row_artifacts_and_unshared_blobs(db: Database, blobs: Bl
                      artifacts=[("overlay.png", "image/png", art, art_size)])
         assert [a.name for a in J.list_artifacts(s, first.id, tenant="acme")] == ["overlay.png"]
         assert J.get_artifact(s, first.id, "overlay.png").sha256 == art
-        with pytest.raises(JobNotFound):
+        with pytest.raises(ArtifactNotFound) as info:
             J.get_artifact(s, first.id, "missing.png")
+        assert info.value.code == "artifact_not_found" and info.value.details == {"artifact": "missing.png"}
         with pytest.raises(JobNotFound):
             J.delete_job(s, first.id, tenant="beta", blobs=blobs)
         J.delete_job(s, first.id, tenant="acme", blobs=blobs)

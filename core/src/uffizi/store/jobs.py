@@ -24,7 +24,7 @@ from sqlalchemy import Text, and_, cast, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from uffizi.errors import IdempotencyConflict, InvalidInput, JobConflict, JobNotFound
+from uffizi.errors import ArtifactNotFound, IdempotencyConflict, InvalidInput, JobConflict, JobNotFound
 from uffizi.store.blobs import BlobStore
 from uffizi.store.leases import (  # noqa: F401  (re-exported: the runner's side)
     CANCELED,
@@ -170,11 +170,12 @@ def list_artifacts(s: Session, job_id: str, *, tenant: str | None = None) -> lis
 
 
 def get_artifact(s: Session, job_id: str, name: str, *, tenant: str | None = None) -> Artifact:
-    """One artifact of a job by name; `JobNotFound` (naming the artifact) when missing."""
+    """One artifact of a job by name; `JobNotFound` for the job, `ArtifactNotFound` (details
+    name the artifact) when the job has none by that name."""
     for artifact in list_artifacts(s, job_id, tenant=tenant):
         if artifact.name == name:
             return artifact
-    raise JobNotFound(f"job {job_id!r} has no artifact {name!r}", details={"artifact": name})
+    raise ArtifactNotFound(f"job {job_id!r} has no artifact {name!r}", details={"artifact": name})
 
 
 # --- the user's side --------------------------------------------------------------------------
