@@ -68,7 +68,10 @@ class CountPipeline(Pipeline):
 
     def run(self, frames: Iterable[Frame], *, engine, options: CountOptions, ctx: RunContext) -> None:
         requests = self.requests(options.classes)
-        total = len(frames) if isinstance(frames, Sized) else None
+        # the runner's frame stream says how many frames are coming (`total`); a list has a len
+        total = getattr(frames, "total", None)
+        if total is None and isinstance(frames, Sized):
+            total = len(frames)
         rows = []
         for i, frame in enumerate(frames):
             ctx.check_cancel()
