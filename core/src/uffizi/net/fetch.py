@@ -72,8 +72,9 @@ class UrlGuard:
             return True
         return ip.is_global and not ip.is_multicast
 
-    def check(self, url: str) -> tuple[httpx.URL, IPAddress]:
-        """The parsed URL and the address to connect to; `FetchRefused` when not allowed."""
+    def check(self, url: str) -> tuple[httpx.URL, list[IPAddress]]:
+        """The parsed URL and the addresses to connect to (in order); `FetchRefused` when
+        any address the host resolves to is not allowed."""
         try:
             parsed = httpx.URL(url)
         except Exception:  # httpx.InvalidURL and friends
@@ -91,7 +92,7 @@ class UrlGuard:
         port = parsed.port or (443 if scheme == "https" else 80)
         addresses = self._resolve(host, port)
         if host in self.hosts:
-            return parsed, addresses[0]
+            return parsed, addresses
         for ip in addresses:
             if not self._allowed_ip(ip):
                 what = f"{host} is" if host.strip("[]") == str(ip) else f"{host} resolves to {ip},"
@@ -100,7 +101,7 @@ class UrlGuard:
                     "metadata); allow it with UFFIZI_FETCH_ALLOW_HOSTS if it is meant",
                     details={"url": url[:500], "host": host, "address": str(ip)},
                 )
-        return parsed, addresses[0]
+        return parsed, addresses
 
     def _resolve(self, host: str, port: int) -> list[IPAddress]:
         try:
@@ -139,6 +140,23 @@ def _pinned_request(client: httpx.Client, method: str, url: httpx.URL, ip: IPAdd
                                 extensions=extensions)
 
 
+def _send(client: httpx.Client, method: str, url: httpx.URL, addresses: list[IPAddress], *,
+          content: bytes | None = None, headers: dict[str, str] | None = None,
+          stream: bool = False) -> httpx.Response:
+    """Send to the first address that accepts the connection (IPv6 then IPv4, say)."""
+    error: Exception | None = None
+    for ip in addresses:
+        request = _pinned_request(client, method, url, ip, content=content, headers=headers)
+        try:
+            return client.send(request, stream=stream)
+        except httpx.ConnectError as exc:
+            error = exc
+        except httpx.HTTPError as exc:
+            error = exc
+            break
+    raise FetchFailed(f"cannot reach {str(url)[:200]}: {error}", details={"url": str(url)[:500]})
+
+
 def _client(timeout_s: float) -> httpx.Client:
     return httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False, trust_env=False)
 
@@ -153,12 +171,8 @@ def fetch_to_file(url: str, *, settings: Settings, dest_dir: Path | None = None,
     current = url
     with _client(budget) as client:
         for _hop in range(MAX_REDIRECTS + 1):
-            parsed, ip = guard.check(current)
-            request = _pinned_request(client, "GET", parsed, ip, content=None, headers=None)
-            try:
-                response = client.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                raise FetchFailed(f"cannot fetch {current[:200]}: {exc}", details={"url": current[:500]}) from None
+            parsed, addresses = guard.check(current)
+            response = _send(client, "GET", parsed, addresses, stream=True)
             try:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
                     current = urljoin(current, response.headers["location"])
@@ -183,7 +197,7 @@ def _save(response: httpx.Response, url: str, limit: int, deadline: float,
     try:
         with os.fdopen(fd, "wb") as out:
             try:
-                for chunk in response.iter_bytes(64 * 1024):
+                for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > limit:
                         raise PayloadTooLarge(f"{url[:200]} is over {limit} bytes "
@@ -205,12 +219,7 @@ def post(url: str, *, content: bytes, headers: dict[str, str], settings: Setting
     """POST `content` to `url` through the guard (no redirects followed); the status code.
     Transport failures raise `FetchFailed`."""
     guard = UrlGuard(settings, refused=refused)
-    parsed, ip = guard.check(url)
+    parsed, addresses = guard.check(url)
     budget = timeout_s or settings.fetch_timeout_s
     with _client(budget) as client:
-        request = _pinned_request(client, "POST", parsed, ip, content=content, headers=headers)
-        try:
-            response = client.send(request)
-        except httpx.HTTPError as exc:
-            raise FetchFailed(f"cannot reach {url[:200]}: {exc}", details={"url": url[:500]}) from None
-        return response.status_code
+        return _send(client, "POST", parsed, addresses, content=content, headers=headers).status_code

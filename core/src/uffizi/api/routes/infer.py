@@ -27,6 +27,7 @@ from uffizi.engine.requests import TaskRequest
 from uffizi.errors import InvalidInput, MissingTaskInput, UnknownAdapter, UnsupportedMedia
 from uffizi.results import TaskResult
 
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 router = APIRouter(prefix="/v1", tags=["inference"])
 
 _OVD = "<OPEN_VOCABULARY_DETECTION>"
@@ -127,7 +128,7 @@ def run_infer(state: ServiceState, body: InferJson, upload: UploadFile | None) -
              "`image_url`. Concurrent calls are batched by the engine.")
 async def infer(request: Request, state: StateDep, principal: SubmitDep) -> Any:
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if ctype == "multipart/form-data":
+    if ctype in _FORMS:
         async with request.form(max_files=1, max_fields=20, max_part_size=1024 * 1024) as form:
             body, upload = _from_form(form)
             return await run_in_threadpool(run_infer, state, body, upload)

@@ -23,6 +23,7 @@ from uffizi.errors import UnsupportedMedia
 from uffizi.store import jobs as store
 from uffizi.store.models import JobStatus
 
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -118,7 +119,7 @@ async def submit(
                                                   description="Retry-safe key, per tenant, 24 h")] = None,
 ) -> JobOut:
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if ctype == "multipart/form-data":
+    if ctype in _FORMS:
         async with request.form(max_files=1000, max_fields=1000, max_part_size=1024 * 1024) as form:
             sub = _parse_form(form)
             job, created = await run_in_threadpool(submit_job, state, principal, sub,
