@@ -82,3 +82,22 @@ def test_cancel_stops_between_frames(tiny_engine):
     with pytest.raises(Canceled):
         pipeline.run(_frames(2), engine=tiny_engine, options=pipeline.parse_options({}), ctx=ctx)
     assert ctx.result.records == []
+
+
+class _Stream:
+    """Frames as the runner hands them over: an iterable (no len) that knows how many come."""
+
+    def __init__(self, frames: list[Frame]) -> None:
+        self.frames, self.total = frames, len(frames)
+
+    def __iter__(self):
+        return iter(self.frames)
+
+
+def test_progress_knows_the_total_of_the_runners_frame_stream(tiny_engine):
+    pipeline = CountPipeline()
+    progress = []
+    ctx = RunContext(pipeline.id, on_progress=lambda frac, done, total: progress.append((frac, total)))
+    pipeline.run(_Stream(_frames(2)), engine=tiny_engine,
+                 options=pipeline.parse_options({"classes": ["cup"]}), ctx=ctx)
+    assert progress == [(0.5, 2), (1.0, 2)]
