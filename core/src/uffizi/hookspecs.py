@@ -95,8 +95,13 @@ def make_engine(settings):
 
 @hookspec(firstresult=True)
 def make_runner(settings):
-    """Return the job runner, or None. The in-process runner is the default; the worker
-    distribution returns the Celery runner when a broker URL is set."""
+    """Return a runner factory, or None to let another plugin decide.
+
+    The factory has `bind(platform, db, blobs) -> runner`; the runner has `start()`,
+    `notify(job_id=None)` (called after each submit) and `stop(timeout=None)`. The in-process
+    runner (threads in this process) is the `trylast` default; the worker distribution returns
+    its Celery runner when a broker URL is set. The core never imports the worker.
+    """
 
 
 @hookspec
