@@ -140,3 +140,22 @@ def test_result_before_success_is_409(service, backend, make_png):
         job = c.post("/v1/jobs", data={"pipeline": "test/slow"}, files=[("inputs", ("a.png", make_png()))]).json()
         r = c.get(f"/v1/jobs/{job['id']}/result")
         assert r.status_code == 409 and r.json()["error"]["code"] == "job_not_finished"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_events_stream_progress_to_the_end(service, backend, make_png):
+    live = service(backend, runners=1)
+    live.wait_ready()
+    with live.client() as c:
+        assert c.get("/v1/jobs/job_nope/events").json()["error"]["code"] == "job_not_found"
+        job = c.post("/v1/jobs", data={"pipeline": "test/slow", "options": '{"steps": 30, "delay_s": 0.06}'},
+                     files=[("inputs", ("a.png", make_png()))]).json()
+        events = _events(c, job["id"])
+    progress = [d["progress"] for e, d in events if e == "progress"]
+    statuses = [d["status"] for e, d in events if e == "status"]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert len([p for p in progress if 0 < p < 1]) >= 2, progress  # seen while it ran
+    assert statuses[-1] == "succeeded" and "running" in statuses
+    assert events[-1] == ("end", {"status": "succeeded"})
+    detail = [d["detail"] for e, d in events if e == "progress"][-1]
+    assert detail == {"done": 30, "total": 30}
