@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from PIL import Image
+
 from uffizi.engine.prompts import box_to_bins, build_prompt, dequantize, region_text
 from uffizi.engine.requests import TaskRequest
 from uffizi.errors import UffiziError

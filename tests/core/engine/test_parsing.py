@@ -6,6 +6,7 @@ import math
 import random
 
 import pytest
+
 from uffizi.engine.parsing import (
     as_transformers_answer,
     decode_sequence,
