@@ -57,7 +57,7 @@ class Pipeline(ABC):
         if isinstance(options, BaseModel):
             options = options.model_dump()
         try:
-            return self.options_model.model_validate(options or {})
+            return self.options_model.model_validate(options or {}, context=self.validation_context())
         except ValidationError as exc:
             errors = [
                 {"field": ".".join(str(p) for p in e["loc"]) or "(options)", "message": e["msg"]}
@@ -67,6 +67,11 @@ class Pipeline(ABC):
             raise InvalidOptions(
                 f"invalid options for {self.id}: {summary}", details={"errors": errors}
             ) from None
+
+    def validation_context(self) -> dict[str, Any] | None:
+        """Passed to the options model's validators as `info.context` (e.g. the platform's
+        task table, so custom tasks validate). None by default."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -121,8 +121,10 @@ def test_region_prompt_matches_the_processor(tiny_engine, photo):
         assert ours == proc._construct_prompts([token + suffix])[0]
 
 
-def test_several_tasks_on_one_image_encode_it_once(tiny_engine, photo):
-    calls = []
+@pytest.fixture
+def vision_calls(tiny_engine):
+    """The batch sizes of every image encoding while the test runs."""
+    calls: list[int] = []
     inner = tiny_engine.model.model.get_image_features
 
     def counting(*args, **kwargs):
@@ -130,22 +132,57 @@ def test_several_tasks_on_one_image_encode_it_once(tiny_engine, photo):
         return inner(*args, **kwargs)
 
     tiny_engine.model.model.get_image_features = counting
-    try:
-        results = tiny_engine.run_many(photo, [
-            TaskRequest(task="<CAPTION>", max_new_tokens=8),
-            TaskRequest(task="<OD>", max_new_tokens=8),
-            TaskRequest(task="<OCR>", max_new_tokens=8),
-        ])
-    finally:
-        del tiny_engine.model.model.get_image_features
+    yield calls
+    del tiny_engine.model.model.get_image_features
+
+
+def test_several_tasks_on_one_image_encode_it_once(tiny_engine, photo, vision_calls):
+    results = tiny_engine.run_many(photo, [
+        TaskRequest(task="<CAPTION>", max_new_tokens=8),
+        TaskRequest(task="<OD>", max_new_tokens=8),
+        TaskRequest(task="<OCR>", max_new_tokens=8),
+    ])
     assert [r.task for r in results] == ["<CAPTION>", "<OD>", "<OCR>"]
-    assert calls == [1]
+    assert vision_calls == [1]
 
 
-def test_open_vocabulary_classes_share_one_encoding_and_are_labelled(tiny_engine, photo):
-    r = tiny_engine.detect(photo, classes=["car", "person"])
-    assert r.task == "<OPEN_VOCABULARY_DETECTION>"
-    assert {d.label for d in r.detections} <= {"car", "person"}
+def test_open_vocabulary_classes_share_one_encoding_and_are_labelled(tiny_engine, photo,
+                                                                      vision_calls):
+    classes = ["car", "person", "traffic light"]
+    r = tiny_engine.detect(photo, classes=classes)
+    assert vision_calls == [1]
+    assert r.task == "<OPEN_VOCABULARY_DETECTION>" and r.prompt_text == ", ".join(classes)
+    assert {d.label for d in r.detections} <= set(classes)
+    alone = [tiny_engine.run(photo, "<OPEN_VOCABULARY_DETECTION>", text=c) for c in classes]
+    assert len(r.detections) == sum(len(a.detections) for a in alone)
+
+
+def test_a_failing_image_encoding_fails_that_request_and_the_engine_goes_on(tiny_engine, photo):
+    inner = tiny_engine.model.model.get_image_features
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    tiny_engine.model.model.get_image_features = broken
+    try:
+        with pytest.raises(UffiziError) as err:
+            tiny_engine.run(photo, "<CAPTION>", max_new_tokens=4)
+    finally:
+        tiny_engine.model.model.get_image_features = inner
+        del tiny_engine.model.model.get_image_features
+    assert err.value.code == "inference_failed"
+    assert tiny_engine.run(photo, "<CAPTION>", max_new_tokens=4).task == "<CAPTION>"
+
+
+def test_a_closed_engine_refuses_new_work(tiny_model_dir, photo):
+    from uffizi.engine import Engine
+
+    eng = Engine.from_pretrained(str(tiny_model_dir), device="cpu")
+    assert eng.run(photo, "<CAPTION>", max_new_tokens=2).tokens == 2
+    eng.close()
+    with pytest.raises(UffiziError) as err:
+        eng.run(photo, "<CAPTION>", max_new_tokens=2)
+    assert err.value.code == "engine_overloaded"
 
 
 def test_batched_answers_equal_answers_alone_in_float64(engine64, photo):

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from uffizi import hookimpl
 from uffizi.engine.requests import TaskRequest
 from uffizi.pipeline import Pipeline, RunContext
-from uffizi.tasks import builtin_table
+from uffizi.tasks import TaskTable, builtin_table
 
 
 class FlorenceOptions(BaseModel):
@@ -31,17 +31,29 @@ class FlorenceOptions(BaseModel):
     max_new_tokens: int | None = Field(None, ge=1, le=4096)
 
     @model_validator(mode="after")
-    def _check_inputs(self) -> FlorenceOptions:
+    def _check_inputs(self, info: ValidationInfo) -> FlorenceOptions:
         if not self.tasks:
             raise ValueError("tasks must name at least one task")
-        for req in self.requests():
-            req.resolve(builtin_table())
+        table = (info.context or {}).get("tasks") or builtin_table()
+        for req in self.requests(table):
+            req.resolve(table)
+        tasks = [table.get(t) for t in self.tasks]
+        unused = [name for name, given, used in (
+            ("text", self.text, any(t.needs_text for t in tasks)),
+            ("region", self.region, any(t.needs_region for t in tasks)),
+            ("classes", self.classes, any(t.token == "<OPEN_VOCABULARY_DETECTION>" for t in tasks)),
+        ) if given and not used]
+        if unused:
+            raise ValueError(f"{', '.join(unused)} given but none of the tasks takes it")
         return self
 
-    def requests(self) -> list[TaskRequest]:
+    def requests(self, table: TaskTable | None = None) -> list[TaskRequest]:
+        """One engine request per task (per class for open-vocabulary detection); `table` is
+        the platform's task table, with plugins' custom tasks."""
+        table = table or builtin_table()
         out = []
         for name in self.tasks:
-            task = builtin_table().get(name)
+            task = table.get(name)
             common = {"max_new_tokens": self.max_new_tokens}
             if task.token == "<OPEN_VOCABULARY_DETECTION>" and self.classes:
                 out += [TaskRequest(task=task.token, text=c, **common) for c in self.classes]
@@ -65,7 +77,7 @@ class FlorencePipeline(Pipeline):
 
     def run(self, frames: Iterable[Any], *, engine: Any, options: FlorenceOptions,
             ctx: RunContext) -> None:
-        requests = options.requests()
+        requests = options.requests(getattr(engine, "tasks", None))
         total = getattr(frames, "total", None)
         for done, frame in enumerate(frames, start=1):
             ctx.check_cancel()
@@ -80,6 +92,20 @@ class FlorencePipeline(Pipeline):
             ctx.progress(done, total)
 
 
+    task_table: TaskTable | None = None  # the platform's, set at startup
+
+    def validation_context(self) -> dict[str, Any] | None:
+        return {"tasks": self.task_table} if self.task_table is not None else None
+
+
 @hookimpl
 def register_pipelines(register):
     register(FlorencePipeline())
+
+
+@hookimpl
+def startup(platform):
+    """Custom tasks registered by plugins are valid `tasks` options too."""
+    pipeline = platform.pipelines.get(f"{FlorencePipeline.name}@v{FlorencePipeline.version}")
+    if isinstance(pipeline, FlorencePipeline):
+        pipeline.task_table = platform.tasks

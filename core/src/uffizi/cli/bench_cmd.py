@@ -22,8 +22,12 @@ def engine(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Naive model-card loop vs the engine: 16 images x 3 tasks (caption, OD, OCR)."""
+    from transformers.utils import logging as hf_logging
+
     from uffizi.bench import bench_engine
     from uffizi.engine import Engine
+
+    hf_logging.disable_progress_bar()
 
     try:
         sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
