@@ -199,11 +199,11 @@ def service(tmp_path: Path, tiny_model_dir: Path, slow_plugin: Any):
     started: list[tuple[Live, Any, Any]] = []
 
     def make(db_url: str | None = None, *, preload: bool = True, app_kwargs: dict | None = None,
-             **overrides: Any) -> Live:
+             plugins: tuple = (), **overrides: Any) -> Live:
         values = {"home": tmp_path / f"home{len(started)}", "model": str(tiny_model_dir),
                   "device": "cpu", "runners": 2, "lease_s": 5.0, "db_url": db_url, **overrides}
         settings = Settings(**values)
-        platform = Platform(settings, plugins=[slow_plugin])
+        platform = Platform(settings, plugins=[slow_plugin, *plugins])
         db = Database.from_settings(settings)
         db.upgrade()
         app = create_app(settings, platform=platform, db=db, preload_model=preload, **(app_kwargs or {}))

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from uffizi.api.deps import PrincipalDep  # resolved by name in the plugin's route below
+
 
 def test_catalogue(service):
     live = service(runners=0)
@@ -126,3 +128,40 @@ def test_openapi_is_complete(service):
     assert paths["/v1/jobs"]["post"]["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].endswith("JobOut")
     security = schema["components"].get("securitySchemes", {})
     assert {"bearer", "apiKey"} <= set(security)
+
+
+class RoutesPlugin:
+    """A plugin with its own router: mounted under /v1/plugins/<name>/, behind the keys."""
+
+    __name__ = "acme-routes"
+
+    @staticmethod
+    def _router():
+        from fastapi import APIRouter
+
+        router = APIRouter()
+
+        @router.get("/hello")
+        def hello(principal: PrincipalDep) -> dict:
+            return {"tenant": principal.tenant}
+
+        return router
+
+    def register_routes(self, register):
+        register(self._router())
+
+
+RoutesPlugin.register_routes = __import__("uffizi").hookimpl(RoutesPlugin.register_routes)
+
+
+def test_plugin_routes_are_mounted_behind_the_keys(service):
+    from uffizi.api.auth import create_key
+
+    live = service(runners=0, plugins=(RoutesPlugin(),))
+    with live.client() as c:
+        assert c.get("/v1/plugins/acme-routes/hello").json() == {"tenant": "default"}
+        with live.state.db.session() as s:
+            key = create_key(s, tenant="acme", scopes="read")[1]
+        time.sleep(1.1)
+        assert c.get("/v1/plugins/acme-routes/hello").status_code == 401
+        assert c.get("/v1/plugins/acme-routes/hello", headers={"X-API-Key": key}).json() == {"tenant": "acme"}

@@ -4,6 +4,7 @@ curl flow; a non-loopback bind without keys is refused."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -61,10 +62,8 @@ class Served:
 
     def _reap(self) -> None:
         """End what the process left behind (its decoder fork server), in its own group only."""
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _free_port() -> int:

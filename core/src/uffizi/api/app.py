@@ -4,25 +4,33 @@ runner=None)`.
 Whatever is not given is made from the settings: the platform (`get_platform`), the store
 (`Database.from_settings`, blobs under `<data dir>/blobs`) and the runner (the
 `make_runner(settings)` hook's factory, bound to them; none when `settings.runners` is 0 and
-no plugin offers one). The app's lifespan starts the runner, the webhook dispatcher and the
-model's background load, and stops them on shutdown (the store is not migrated here:
-`uffizi serve` and `uffizi db upgrade` do that). Routes live in `uffizi.api.routes`; a
-plugin's routers (`register_routes`) are mounted under `/v1/plugins/<plugin>/`.
+no broker is set). The app's lifespan migrates a store it made itself (so
+`uvicorn --factory uffizi.api.app:create_app` works; a store passed in is the caller's to
+migrate, as `uffizi serve` does), clears temp files older than an hour, starts the runner,
+the webhook dispatcher and the model's background load, and stops them on shutdown. Routes
+live in `uffizi.api.routes`; a plugin's routers (`register_routes`) are mounted under
+`/v1/plugins/<plugin>/` and need a key with the `read` scope like every other route (a
+plugin adds stricter checks with the dependencies of `uffizi.api.deps`).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 from uffizi import __version__
 from uffizi.api import errors
 from uffizi.api.auth import Authenticator
+from uffizi.api.deps import needs
 from uffizi.api.limits import BodyLimit
 from uffizi.api.metrics import Metrics, RequestMetrics
 from uffizi.api.routes import infer, jobs, keys, meta, results
@@ -61,6 +69,18 @@ def _make_runner(settings: Settings, platform: Any, db: Any, blobs: Any) -> Any:
     return factory.bind(platform, db, blobs) if hasattr(factory, "bind") else factory
 
 
+def clear_stale(tmp_dir: Path, older_than_s: float = 3600.0) -> None:
+    """Remove what requests left in the temp folder (a crash mid-upload); recent entries may
+    belong to another process sharing the data directory, so they stay."""
+    cutoff = time.time() - older_than_s
+    for entry in tmp_dir.glob("*"):
+        try:
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        except OSError:
+            pass
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """The generated schema plus the JSON bodies the two dual-content routes parse by hand."""
     if app.openapi_schema is None:
@@ -84,6 +104,7 @@ def create_app(settings: Settings | None = None, *, platform: Any = None, db: An
     if settings is None:
         settings = platform.settings if platform is not None else get_settings()
     platform = platform or get_platform(settings)
+    migrate = db is None
     db = db or Database.from_settings(settings)
     blobs = blobs or BlobStore(settings.resolved_data_dir / "blobs")
     if runner is None:
@@ -101,6 +122,9 @@ def create_app(settings: Settings | None = None, *, platform: Any = None, db: An
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if migrate:
+            await run_in_threadpool(db.upgrade)
+        await run_in_threadpool(clear_stale, state.tmp_dir)
         if preload_model:
             model.start()
         if state.webhooks is not None:
@@ -122,7 +146,7 @@ def create_app(settings: Settings | None = None, *, platform: Any = None, db: An
     for module in (infer, jobs, results, meta, keys):
         app.include_router(module.router)
     for plugin, router in platform.routes:
-        app.include_router(router, prefix=f"/v1/plugins/{plugin}")
+        app.include_router(router, prefix=f"/v1/plugins/{plugin}", dependencies=[Depends(needs("read"))])
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

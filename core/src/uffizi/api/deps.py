@@ -74,7 +74,9 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def _needs(scope: str):
+def needs(scope: str):
+    """A dependency that admits callers whose key has `scope` (admin has every scope)."""
+
     def check(principal: PrincipalDep) -> Principal:
         return require_scope(principal, scope)
 
@@ -82,6 +84,6 @@ def _needs(scope: str):
     return check
 
 
-ReadDep = Annotated[Principal, Depends(_needs("read"))]
-SubmitDep = Annotated[Principal, Depends(_needs("submit"))]
-AdminDep = Annotated[Principal, Depends(_needs("admin"))]
+ReadDep = Annotated[Principal, Depends(needs("read"))]
+SubmitDep = Annotated[Principal, Depends(needs("submit"))]
+AdminDep = Annotated[Principal, Depends(needs("admin"))]
