@@ -157,5 +157,8 @@ def test_events_stream_progress_to_the_end(service, backend, make_png):
     assert len([p for p in progress if 0 < p < 1]) >= 2, progress  # seen while it ran
     assert statuses[-1] == "succeeded" and "running" in statuses
     assert events[-1] == ("end", {"status": "succeeded"})
+    assert [e for e, d in events if e == "status" and d["status"] == "succeeded"]
+    final = [d for e, d in events if e == "status"][-1]
+    assert [a["name"] for a in final["artifacts"]] == ["summary.txt"]
     detail = [d["detail"] for e, d in events if e == "progress"][-1]
     assert detail == {"done": 30, "total": 30}

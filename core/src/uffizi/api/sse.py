@@ -25,9 +25,12 @@ from uffizi.store.models import JobStatus
 POLL_S = 0.25
 
 
-def _read(db: Any, job_id: str, tenant: str) -> Any:
+def _read(db: Any, job_id: str, tenant: str) -> tuple[Any, list[Any]]:
+    """The job, and its artifacts once it is final."""
     with db.session() as s:
-        return store.get_job(s, job_id, tenant=tenant)
+        job = store.get_job(s, job_id, tenant=tenant)
+        final = JobStatus(job.status).final
+        return job, store.list_artifacts(s, job_id, tenant=tenant) if final else []
 
 
 async def job_events(db: Any, job_id: str, tenant: str, *, poll_s: float = POLL_S) -> AsyncIterator[ServerSentEvent]:
@@ -36,7 +39,7 @@ async def job_events(db: Any, job_id: str, tenant: str, *, poll_s: float = POLL_
     last_progress: float | None = None
     while True:
         try:
-            job = await run_in_threadpool(_read, db, job_id, tenant)
+            job, artifacts = await run_in_threadpool(_read, db, job_id, tenant)
         except UffiziError as exc:
             seq += 1
             yield ServerSentEvent(event="error", id=str(seq), data=exc.to_dict())
@@ -45,7 +48,8 @@ async def job_events(db: Any, job_id: str, tenant: str, *, poll_s: float = POLL_
         if state != last_state:
             last_state = state
             seq += 1
-            yield ServerSentEvent(event="status", id=str(seq), data=job_out(job).model_dump(mode="json"))
+            yield ServerSentEvent(event="status", id=str(seq),
+                                  data=job_out(job, artifacts).model_dump(mode="json"))
         if job.progress != last_progress:
             last_progress = job.progress
             seq += 1
