@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     insecure: bool = Field(False, description="Allow a non-loopback bind with no API key")
     idempotency_ttl_s: float = Field(24 * 3600.0, gt=0)
+    webhook_secret: str | None = Field(
+        None, description="HMAC-SHA256 key for webhook signatures; default: a random key kept "
+        "in the data dir (webhook.key)",
+    )
 
     # --- fetching by URL (images now; DICOMweb, streams and webhooks later)
     fetch_schemes: str = Field("https,http", description="Comma-separated allowed URL schemes")
