@@ -17,19 +17,56 @@ torch nor transformers: pytest loads it in every session.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
 
     from PIL import Image
 
     from uffizi.settings import Settings
 
 TEST_MODEL_ENV = "UFFIZI_TEST_MODEL_DIR"
+TEST_PG_ENV = "UFFIZI_TEST_PG"
+DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def postgres_database(prefix: str = "uffizi_test") -> Iterator[str]:
+    """A PostgreSQL database of its own (`<prefix>_<pid>_<random>`), created on the server in
+    `UFFIZI_TEST_PG` (default postgresql://postgres@127.0.0.1:5432/test) and dropped on exit;
+    yields its SQLAlchemy URL. Skips the test, with the reason, when psycopg is missing or the
+    server cannot be reached (CI fails such a skip for `needs_services` tests)."""
+    import secrets
+
+    from sqlalchemy.engine import make_url
+
+    admin_url = os.environ.get(TEST_PG_ENV, DEFAULT_TEST_PG)
+
+    def admin():
+        try:
+            import psycopg
+        except ImportError:
+            pytest.skip("psycopg is not installed (pip install 'uffizi[postgres]'): no PostgreSQL tests")
+        try:
+            return psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+        except Exception as exc:
+            pytest.skip(f"PostgreSQL at {admin_url} is unreachable ({type(exc).__name__}: "
+                        f"{str(exc).strip()[:120]}); start it to run the needs_services tests")
+
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+    with admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin_url).set(drivername="postgresql+psycopg", database=name).render_as_string(
+            hide_password=False)
+    finally:
+        with admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def make_test_image(width: int = 320, height: int = 240, seed: int = 0) -> Image.Image:

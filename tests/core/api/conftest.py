@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import os
-import secrets
 import socket
 import threading
 import time
@@ -27,7 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
-PG_ADMIN_URL = os.environ.get("UFFIZI_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from uffizi.testing import postgres_database
+
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.needs_services)]
 
 SLOW_PLUGIN = '''
@@ -104,32 +103,11 @@ def slow_plugin(slow_plugin_dir: Path) -> Any:
     return module
 
 
-def _admin():
-    try:
-        import psycopg
-    except ImportError:
-        pytest.skip("psycopg is not installed: no PostgreSQL tests")
-    try:
-        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} is unreachable ({type(exc).__name__}); "
-                    "start it to run the needs_services tests")
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL database of this test's own, dropped afterwards."""
-    from sqlalchemy.engine import make_url
-
-    name = f"uffizi_api_{os.getpid()}_{secrets.token_hex(4)}"
-    with _admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(
-            hide_password=False)
-    finally:
-        with _admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database("uffizi_api") as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -10,8 +10,6 @@ The jobs tests load these fixtures from this file too (tests/core/jobs/conftest.
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,58 +17,27 @@ import pytest
 
 from uffizi.store.blobs import BlobStore
 from uffizi.store.db import Database
+from uffizi.testing import postgres_database
 
-PG_ADMIN_URL = os.environ.get("UFFIZI_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TABLES = ("artifacts", "idempotency_keys", "api_keys", "jobs")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.needs_services)]
-
-
-def _admin_connect():
-    try:
-        import psycopg
-    except ImportError:
-        pytest.skip("psycopg is not installed (pip install 'uffizi[postgres]'): no PostgreSQL tests")
-    try:
-        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} is unreachable ({type(exc).__name__}: "
-                    f"{str(exc).strip()[:120]}); start it to run the needs_services tests")
 
 
 @pytest.fixture(scope="session")
 def pg_session_url() -> Iterator[str]:
     """A PostgreSQL database of its own for this test session, migrated to head."""
-    from sqlalchemy.engine import make_url
-
-    name = f"uffizi_test_{os.getpid()}_{secrets.token_hex(4)}"
-    with _admin_connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg", database=name)
-    url_text = url.render_as_string(hide_password=False)
-    try:
-        db = Database(url_text)
+    with postgres_database("uffizi_test") as url:
+        db = Database(url)
         db.upgrade()
         db.dispose()
-        yield url_text
-    finally:
-        with _admin_connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield url
 
 
 @pytest.fixture
 def fresh_pg_url() -> Iterator[str]:
     """An empty PostgreSQL database (no migrations applied), dropped after the test."""
-    from sqlalchemy.engine import make_url
-
-    name = f"uffizi_test_{os.getpid()}_{secrets.token_hex(4)}"
-    with _admin_connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(
-            hide_password=False)
-    finally:
-        with _admin_connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database("uffizi_test") as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)
