@@ -41,33 +41,19 @@ def test_fresh_sqlite_file_upgrades_and_reports_its_revision(tmp_path: Path):
     db.dispose()
 
 
-def test_concurrent_upgrades_of_one_fresh_file_all_succeed(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'u.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.needs_services)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty store nobody has migrated: a new SQLite file or PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'u.db'}"
+    return request.getfixturevalue("fresh_pg_url")
+
+
+def test_concurrent_upgrades_of_one_fresh_store_all_succeed(fresh_url: str):
     errors, revisions = [], []
 
     def upgrade() -> None:
-        db = Database(url)
-        try:
-            revisions.append(db.upgrade())
-        except Exception as exc:  # pragma: no cover - the failure is the assertion below
-            errors.append(exc)
-        finally:
-            db.dispose()
-
-    threads = [threading.Thread(target=upgrade) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == [] and revisions == ["0001_initial"] * 4
-
-
-@pytest.mark.needs_services
-def test_concurrent_upgrades_of_one_fresh_postgres_database_all_succeed(fresh_pg_url: str):
-    errors, revisions = [], []
-
-    def upgrade() -> None:
-        db = Database(fresh_pg_url)
+        db = Database(fresh_url)
         try:
             revisions.append(db.upgrade())
         except Exception as exc:  # pragma: no cover - the failure is the assertion below
